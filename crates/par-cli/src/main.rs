@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod npy;
 
 /// PAR (Parallelized Autoregressive Visual Generation) on Burn.
 #[derive(Parser)]
@@ -22,6 +23,12 @@ enum Command {
     Order(cmd::order::OrderArgs),
     /// List the backends compiled in and check that the selected device runs.
     Devices(cmd::devices::DevicesArgs),
+    /// A model preset's configuration and parameter count.
+    ModelInfo(cmd::model_info::ModelInfoArgs),
+    /// Teacher-forced logits of raster-order code grids (.npy in, .npy out).
+    Score(cmd::score::ScoreArgs),
+    /// Sample class-conditional code grids with the KV-cached PAR decoder.
+    Generate(cmd::generate::GenerateArgs),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +36,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Order(args) => cmd::order::run(&args),
         Command::Devices(args) => cmd::devices::run(&args),
+        Command::ModelInfo(args) => cmd::model_info::run(&args),
+        Command::Score(args) => cmd::score::run(&args),
+        Command::Generate(args) => cmd::generate::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,60 @@
+//! `par model-info`: a preset's configuration and parameter count (counted, not allocated).
+
+use par_model::Preset;
+
+use super::order::Format;
+
+/// Arguments of `par model-info`.
+#[derive(Debug, clap::Args)]
+pub struct ModelInfoArgs {
+    /// Model size.
+    #[arg(long, value_enum)]
+    preset: Preset,
+    /// Parallel degree n.
+    #[arg(long, default_value_t = 4)]
+    parallel: usize,
+    /// Tokens per side of the code grid.
+    #[arg(long, default_value_t = 16)]
+    grid: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+/// Runs `par model-info`.
+pub fn run(args: &ModelInfoArgs) -> anyhow::Result<()> {
+    let config = args.preset.config(args.grid, args.parallel);
+    config.validate()?;
+    let parameters = config.num_parameters();
+    match args.format {
+        Format::Json => {
+            let report = serde_json::json!({
+                "preset": args.preset,
+                "parameters": parameters,
+                "weight_bytes_f32": config.weight_bytes(4),
+                "ffn_hidden": config.ffn_hidden(),
+                "head_dim": config.head_dim(),
+                "decode_steps": config.region_grid()?.num_steps(),
+                "config": config,
+            });
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Format::Text => {
+            println!(
+                "{:?}: {} parameters ({:.1} M), {} layers × {} heads × width {}, FFN {}, {} decode steps at {}×{} with n = {}",
+                args.preset,
+                parameters,
+                parameters as f64 / 1e6,
+                config.n_layers,
+                config.n_heads,
+                config.d_model,
+                config.ffn_hidden(),
+                config.region_grid()?.num_steps(),
+                args.grid,
+                args.grid,
+                args.parallel
+            );
+        }
+    }
+    Ok(())
+}

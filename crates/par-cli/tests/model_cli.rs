@@ -1,0 +1,169 @@
+//! `par model-info`, `par score`, `par generate` and bad checkpoints, as a user runs them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn par(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_par")).args(args).output().expect("par should start")
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/transformer")
+}
+
+fn fixture(name: &str) -> String {
+    fixtures().join(name).to_string_lossy().into_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("par-cli-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn read_f32(path: &Path) -> (Vec<u64>, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    (npy.shape().to_vec(), npy.into_vec::<f32>().unwrap())
+}
+
+#[test]
+fn model_info_counts_parameters_like_the_reference() {
+    for (preset, n, expected) in [
+        ("gpt-b", "4", 110_890_752u64),
+        ("gpt-l", "4", 342_914_048),
+        ("gpt-xl", "4", 774_703_360),
+        ("gpt-xxl", "4", 1_410_977_280),
+        ("gpt-3b", "4", 3_096_668_800),
+        ("gpt-b", "1", 110_890_752 - 3 * 768),
+        ("gpt-b", "16", 110_890_752 + 12 * 768),
+    ] {
+        let out = par(&["model-info", "--preset", preset, "--parallel", n, "--format", "json"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["parameters"], expected, "{preset} n={n}");
+    }
+}
+
+#[test]
+fn score_reproduces_the_golden_logits() {
+    let dir = scratch("score");
+    let out_path = dir.join("logits.npy");
+    let out = par(&[
+        "score",
+        "--checkpoint",
+        &fixture("n4.pt"),
+        "--preset",
+        "gpt-tiny",
+        "--parallel",
+        "4",
+        "--grid",
+        "4",
+        "--classes",
+        &fixture("n4_classes.npy"),
+        "--tokens",
+        &fixture("n4_codes.npy"),
+        "--out",
+        out_path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (shape, got) = read_f32(&out_path);
+    let (expected_shape, expected) = read_f32(&fixtures().join("n4_logits.npy"));
+    assert_eq!(shape, expected_shape);
+    let diff = got.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(diff <= 1e-4, "max |Δ| = {diff}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn generate_writes_raster_codes_and_is_seeded() {
+    let dir = scratch("generate");
+    let run = |seed: &str, name: &str| {
+        let path = dir.join(name);
+        let out = par(&[
+            "generate",
+            "--checkpoint",
+            &fixture("n16.pt"),
+            "--preset",
+            "gpt-tiny",
+            "--parallel",
+            "16",
+            "--grid",
+            "8",
+            "--classes",
+            "1,2,3",
+            "--top-k",
+            "20",
+            "--seed",
+            seed,
+            "--out",
+            path.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let bytes = std::fs::read(&path).unwrap();
+        let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+        assert_eq!(npy.shape(), &[3, 64]);
+        npy.into_vec::<i64>().unwrap()
+    };
+    let a = run("7", "a.npy");
+    assert!(a.iter().all(|&c| (0..64).contains(&c)));
+    assert_eq!(a, run("7", "b.npy"));
+    assert_ne!(a, run("8", "c.npy"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn bad_checkpoints_are_one_line_errors_naming_the_problem() {
+    let dir = scratch("bad");
+    let original = std::fs::read(fixtures().join("n4.pt")).unwrap();
+    let truncated = dir.join("truncated.pt");
+    std::fs::write(&truncated, &original[..original.len() / 2]).unwrap();
+    let text = dir.join("notes.pt");
+    std::fs::write(&text, "this is not a checkpoint\n").unwrap();
+    let missing = dir.join("missing.pt");
+    let cases: Vec<(String, Vec<&str>, &str)> = vec![
+        (truncated.to_string_lossy().into(), vec!["--parallel", "4"], "not a readable checkpoint"),
+        (text.to_string_lossy().into(), vec!["--parallel", "4"], "not a readable checkpoint"),
+        (missing.to_string_lossy().into(), vec!["--parallel", "4"], "missing.pt"),
+        // n4 weights into an n = 16 model: the transition table has the wrong shape.
+        (
+            fixture("n4.pt"),
+            vec!["--parallel", "16", "--grid", "8"],
+            "spe_tok_embeddings.special_embeddings.weight",
+        ),
+        // n4 weights into an n = 1 model: the transition table is not expected.
+        (
+            fixture("n4.pt"),
+            vec!["--parallel", "1"],
+            "unexpected key `spe_tok_embeddings.special_embeddings.weight`",
+        ),
+        // LlamaGen (n = 1) weights into a PAR model: the transition table is missing.
+        (
+            fixture("n1.pt"),
+            vec!["--parallel", "4"],
+            "missing key `spe_tok_embeddings.special_embeddings.weight`",
+        ),
+        // Wrong width.
+        (fixture("n4.pt"), vec!["--preset", "gpt-small", "--parallel", "4"], "has shape"),
+    ];
+    for (checkpoint, extra, needle) in cases {
+        let out_path = dir.join("out.npy");
+        let mut args =
+            vec!["score", "--checkpoint", &checkpoint, "--classes", "x.npy", "--tokens", "y.npy"];
+        args.extend(["--out", out_path.to_str().unwrap()]);
+        if !extra.contains(&"--preset") {
+            args.extend(["--preset", "gpt-tiny"]);
+        }
+        if !extra.contains(&"--grid") {
+            args.extend(["--grid", "4"]);
+        }
+        args.extend(extra.iter().copied());
+        let out = par(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{checkpoint}: should fail");
+        assert!(stderr.contains(needle), "{checkpoint} {extra:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(!out_path.exists(), "no output on failure");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

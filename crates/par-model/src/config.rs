@@ -1,0 +1,302 @@
+//! [`ParTransformerConfig`]: the decoder's hyper-parameters, presets and parameter count.
+
+use burn::config::Config;
+use par_order::{OrderError, RegionGrid};
+
+/// Why a model configuration is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A size that must be positive is 0.
+    #[error("model config field `{field}` must be at least 1")]
+    Zero {
+        /// The field.
+        field: &'static str,
+    },
+    /// `d_model` is not a multiple of `4·n_heads` (2D RoPE needs `head_dim` divisible by 4).
+    #[error("d_model {d_model} must be divisible by 4·n_heads = {}: 2D RoPE rotates head_dim/4 row and head_dim/4 column pairs", 4 * n_heads)]
+    HeadDim {
+        /// Model width.
+        d_model: usize,
+        /// Attention heads.
+        n_heads: usize,
+    },
+    /// A dropout probability outside `[0, 1)`.
+    #[error("model config field `{field}` must be in [0, 1), got {value}")]
+    Probability {
+        /// The field.
+        field: &'static str,
+        /// The value.
+        value: String,
+    },
+    /// The grid and parallel degree do not make a valid region grid.
+    #[error("model config grid: {0}")]
+    Grid(#[from] OrderError),
+}
+
+/// Hyper-parameters of the PAR / LlamaGen class-conditional decoder (PAR-SPEC.md §4.1–4.3).
+///
+/// Defaults are LlamaGen's `ModelArgs` (GPT-B width) with the 256 px grid (16×16) and PAR-4×;
+/// `parallel = 1` is LlamaGen's raster model (no transition tokens). Nothing stored in a checkpoint
+/// depends on `grid_size`: a model can be built at a larger grid for zero-shot higher resolution
+/// (spec §2.3).
+#[derive(Config, Debug, PartialEq)]
+pub struct ParTransformerConfig {
+    /// Codebook size of the VQ tokenizer (output classes), `V`.
+    #[config(default = 16384)]
+    pub vocab_size: usize,
+    /// Image classes `C`; the class table has `C + 1` rows, the last being the null class used by
+    /// classifier-free guidance.
+    #[config(default = 1000)]
+    pub num_classes: usize,
+    /// Model width (upstream `dim`).
+    #[config(default = 768)]
+    pub d_model: usize,
+    /// Transformer blocks (upstream `n_layer`).
+    #[config(default = 12)]
+    pub n_layers: usize,
+    /// Attention heads (upstream `n_head`; no grouped-query attention in any config).
+    #[config(default = 12)]
+    pub n_heads: usize,
+    /// SwiGLU hidden size is rounded up to a multiple of this (upstream `multiple_of`).
+    #[config(default = 256)]
+    pub multiple_of: usize,
+    /// Optional SwiGLU hidden-size multiplier (upstream `ffn_dim_multiplier`, unused by the presets).
+    #[config(default = "None")]
+    pub ffn_dim_multiplier: Option<f64>,
+    /// Tokens per side of the code grid, `L`.
+    #[config(default = 16)]
+    pub grid_size: usize,
+    /// Parallel degree `n = M²` (1 = LlamaGen raster order).
+    #[config(default = 4)]
+    pub parallel: usize,
+    /// RoPE base.
+    #[config(default = 10000.0)]
+    pub rope_base: f64,
+    /// RMSNorm epsilon.
+    #[config(default = 1e-5)]
+    pub norm_eps: f64,
+    /// Standard deviation of the N(0, σ) initialisation of linear and embedding weights.
+    #[config(default = 0.02)]
+    pub initializer_range: f64,
+    /// Dropout on the embedded input sequence (upstream `token_dropout_p`).
+    #[config(default = 0.1)]
+    pub token_dropout: f64,
+    /// Dropout after the attention projection (upstream `resid_dropout_p`).
+    #[config(default = 0.1)]
+    pub resid_dropout: f64,
+    /// Dropout after the feed-forward (upstream `ffn_dropout_p`).
+    #[config(default = 0.1)]
+    pub ffn_dropout: f64,
+    /// Dropout on attention probabilities (upstream `attn_dropout_p`: 0 in code, 0.1 in the
+    /// paper's Table 5).
+    #[config(default = 0.0)]
+    pub attn_dropout: f64,
+    /// Largest drop-path rate; block `i` uses `rate · i / (n_layers − 1)` (upstream linspace).
+    #[config(default = 0.0)]
+    pub drop_path_rate: f64,
+}
+
+/// Named model sizes (LlamaGen's `GPT_*`, PAR-SPEC.md §4.1) plus small ones for CPU work.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+pub enum Preset {
+    /// 2 layers, 2 heads, width 32, codebook 64, 10 classes: unit tests and fixtures.
+    #[value(name = "gpt-tiny")]
+    GptTiny,
+    /// 4 layers, 4 heads, width 128: quick CPU experiments (Fashion-MNIST demo size).
+    #[value(name = "gpt-small")]
+    GptSmall,
+    /// 12 layers, 12 heads, width 768 (111 M at n = 4).
+    #[value(name = "gpt-b")]
+    GptB,
+    /// 24 layers, 16 heads, width 1024 (343 M).
+    #[value(name = "gpt-l")]
+    GptL,
+    /// 36 layers, 20 heads, width 1280 (775 M).
+    #[value(name = "gpt-xl")]
+    GptXl,
+    /// 48 layers, 24 heads, width 1536 (1.4 B).
+    #[value(name = "gpt-xxl")]
+    GptXxl,
+    /// 48 layers, 40 heads, width 2560 (3.9 B).
+    #[value(name = "gpt-xxxl")]
+    GptXxxl,
+    /// 22 layers, 32 heads, width 2048 (1.2 B).
+    #[value(name = "gpt-1b")]
+    Gpt1b,
+    /// 24 layers, 32 heads, width 3200, head_dim 100 (3.1 B).
+    #[value(name = "gpt-3b")]
+    Gpt3b,
+}
+
+impl Preset {
+    /// The preset's configuration at the given grid and parallel degree (ImageNet: 16384 codes,
+    /// 1000 classes; the small presets use their own codebook and class counts).
+    pub fn config(self, grid_size: usize, parallel: usize) -> ParTransformerConfig {
+        let (n_layers, n_heads, d_model) = match self {
+            Preset::GptTiny => (2, 2, 32),
+            Preset::GptSmall => (4, 4, 128),
+            Preset::GptB => (12, 12, 768),
+            Preset::GptL => (24, 16, 1024),
+            Preset::GptXl => (36, 20, 1280),
+            Preset::GptXxl => (48, 24, 1536),
+            Preset::GptXxxl => (48, 40, 2560),
+            Preset::Gpt1b => (22, 32, 2048),
+            Preset::Gpt3b => (24, 32, 3200),
+        };
+        let config = ParTransformerConfig::new()
+            .with_n_layers(n_layers)
+            .with_n_heads(n_heads)
+            .with_d_model(d_model)
+            .with_grid_size(grid_size)
+            .with_parallel(parallel);
+        match self {
+            Preset::GptTiny => config.with_vocab_size(64).with_num_classes(10).with_multiple_of(32),
+            Preset::GptSmall => {
+                config.with_vocab_size(1024).with_num_classes(10).with_multiple_of(64)
+            }
+            _ => config,
+        }
+    }
+}
+
+impl ParTransformerConfig {
+    /// Checks every invariant [`ParTransformerConfig::init`] relies on.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the offending field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (field, value) in [
+            ("vocab_size", self.vocab_size),
+            ("num_classes", self.num_classes),
+            ("d_model", self.d_model),
+            ("n_layers", self.n_layers),
+            ("n_heads", self.n_heads),
+            ("multiple_of", self.multiple_of),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Zero { field });
+            }
+        }
+        if self.d_model % (4 * self.n_heads) != 0 {
+            return Err(ConfigError::HeadDim { d_model: self.d_model, n_heads: self.n_heads });
+        }
+        for (field, value) in [
+            ("token_dropout", self.token_dropout),
+            ("resid_dropout", self.resid_dropout),
+            ("ffn_dropout", self.ffn_dropout),
+            ("attn_dropout", self.attn_dropout),
+            ("drop_path_rate", self.drop_path_rate),
+        ] {
+            if !(0.0..1.0).contains(&value) {
+                return Err(ConfigError::Probability { field, value: value.to_string() });
+            }
+        }
+        self.region_grid()?;
+        Ok(())
+    }
+
+    /// The code grid and its regions.
+    ///
+    /// # Errors
+    ///
+    /// [`OrderError`] if `grid_size`/`parallel` are not a valid PAR grid.
+    pub fn region_grid(&self) -> Result<RegionGrid, OrderError> {
+        RegionGrid::image(self.grid_size, self.parallel)
+    }
+
+    /// Channels per head, `d_model / n_heads`.
+    pub fn head_dim(&self) -> usize {
+        self.d_model / self.n_heads
+    }
+
+    /// SwiGLU hidden size: `find_multiple(int(2·4·d_model/3 [· multiplier]), multiple_of)`.
+    pub fn ffn_hidden(&self) -> usize {
+        let mut hidden = 2 * 4 * self.d_model / 3;
+        if let Some(m) = self.ffn_dim_multiplier {
+            hidden = (m * hidden as f64) as usize;
+        }
+        hidden.div_ceil(self.multiple_of) * self.multiple_of
+    }
+
+    /// Trainable parameters, counted from the config (no allocation):
+    /// `L·(4·d² + 3·d·h + 2·d) + 2·V·d + (C+1)·d + (n−1)·d + d`.
+    pub fn num_parameters(&self) -> u64 {
+        let (d, h) = (self.d_model as u64, self.ffn_hidden() as u64);
+        let per_layer = 4 * d * d + 3 * d * h + 2 * d;
+        self.n_layers as u64 * per_layer
+            + 2 * self.vocab_size as u64 * d
+            + (self.num_classes as u64 + 1) * d
+            + (self.parallel.saturating_sub(1)) as u64 * d
+            + d
+    }
+
+    /// Bytes of the weights at `bytes_per_param` (4 for f32, 2 for bf16).
+    pub fn weight_bytes(&self, bytes_per_param: u64) -> u64 {
+        self.num_parameters() * bytes_per_param
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameter_counts_match_the_reference() {
+        // PAR-SPEC.md §4.1 table (n = 4) and the figures.
+        let n4 = |p: Preset| p.config(16, 4).num_parameters();
+        assert_eq!(n4(Preset::GptB), 110_890_752);
+        assert_eq!(n4(Preset::GptL), 342_914_048);
+        assert_eq!(n4(Preset::GptXl), 774_703_360);
+        assert_eq!(n4(Preset::GptXxl), 1_410_977_280);
+        assert_eq!(n4(Preset::GptXxxl), 3_893_035_520);
+        assert_eq!(n4(Preset::Gpt1b), 1_199_622_144);
+        assert_eq!(n4(Preset::Gpt3b), 3_096_668_800);
+        for p in [Preset::GptB, Preset::GptL, Preset::GptXl, Preset::Gpt3b] {
+            let d = p.config(16, 4).d_model as u64;
+            assert_eq!(p.config(16, 1).num_parameters(), n4(p) - 3 * d);
+            assert_eq!(p.config(16, 16).num_parameters(), n4(p) + 12 * d);
+        }
+    }
+
+    #[test]
+    fn ffn_hidden_sizes() {
+        let h = |p: Preset| p.config(16, 4).ffn_hidden();
+        assert_eq!(
+            [
+                h(Preset::GptB),
+                h(Preset::GptL),
+                h(Preset::GptXl),
+                h(Preset::GptXxl),
+                h(Preset::Gpt3b)
+            ],
+            [2048, 2816, 3584, 4096, 8704]
+        );
+        assert_eq!(Preset::Gpt3b.config(16, 4).head_dim(), 100);
+    }
+
+    #[test]
+    fn validate_names_the_field() {
+        assert_eq!(
+            ParTransformerConfig::new().with_n_layers(0).validate(),
+            Err(ConfigError::Zero { field: "n_layers" })
+        );
+        assert!(matches!(
+            ParTransformerConfig::new().with_d_model(40).with_n_heads(4).validate(),
+            Err(ConfigError::HeadDim { .. })
+        ));
+        assert!(matches!(
+            ParTransformerConfig::new().with_parallel(2).validate(),
+            Err(ConfigError::Grid(OrderError::NotPerfectSquare { parallel: 2 }))
+        ));
+        assert!(matches!(
+            ParTransformerConfig::new().with_attn_dropout(1.0).validate(),
+            Err(ConfigError::Probability { field: "attn_dropout", .. })
+        ));
+        for p in [Preset::GptTiny, Preset::GptSmall, Preset::GptB, Preset::Gpt3b] {
+            p.config(16, 4).validate().unwrap();
+        }
+    }
+}

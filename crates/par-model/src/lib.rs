@@ -1,0 +1,26 @@
+//! The PAR / LlamaGen class-conditional decoder on Burn: RMSNorm, fused-`wqkv` attention with
+//! LlamaGen's 2D RoPE, SwiGLU, a class token with a null class for classifier-free guidance, and
+//! PAR's `n − 1` transition tokens under the group attention mask (PAR-SPEC.md §2–§4;
+//! Wang et al., arXiv 2412.15119). `n = 1` is LlamaGen's model.
+//!
+//! Two forward paths and no hidden state: [`ParTransformer::forward`] (teacher forcing, logits for
+//! every image token) and [`ParTransformer::forward_step`] (one KV-cached decode step, cache passed
+//! by `&mut`). Ordering, layout, mask and RoPE positions all come from `par_order`.
+#![warn(missing_docs)]
+
+pub mod block;
+mod cache;
+mod checkpoint;
+mod config;
+pub mod rope;
+mod transformer;
+
+pub use cache::{KvCache, ModelCache};
+pub use checkpoint::{
+    CONFIG_METADATA_KEY, CheckpointError, StateDict, WRAPPER_KEYS, WeightTensor, expected_keys,
+};
+pub use config::{ConfigError, ParTransformerConfig, Preset};
+pub use rope::Rope2d;
+pub use transformer::{
+    ClassEmbedding, ForwardError, ParTransformer, StepInput, TransformerInput, TransitionEmbedding,
+};

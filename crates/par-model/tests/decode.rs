@@ -1,0 +1,184 @@
+//! KV-cached decoding reproduces teacher forcing, and later groups never change earlier logits.
+
+use burn::nn::{Initializer, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use par_model::{ParTransformer, ParTransformerConfig, Preset, StepInput, TransformerInput};
+use par_order::Slot;
+
+fn device() -> Device {
+    Device::flex()
+}
+
+/// The tiny preset with a random (not zero) output head so that logits are informative.
+fn model(grid: usize, parallel: usize) -> ParTransformer {
+    let device = device();
+    device.seed(17);
+    let config: ParTransformerConfig =
+        Preset::GptTiny.config(grid, parallel).with_initializer_range(0.3);
+    let mut model = config.init(&device).unwrap();
+    model.output = LinearConfig::new(config.d_model, config.vocab_size)
+        .with_bias(false)
+        .with_initializer(Initializer::Normal { mean: 0.0, std: 0.3 })
+        .init(&device);
+    model
+}
+
+fn ints2(values: Vec<i64>, shape: [usize; 2]) -> Tensor<2, Int> {
+    Tensor::from_data(TensorData::new(values, shape), &device())
+}
+
+fn ints1(values: Vec<i64>) -> Tensor<1, Int> {
+    let n = values.len();
+    Tensor::from_data(TensorData::new(values, [n]), &device())
+}
+
+fn tokens(batch: usize, n: usize, vocab: usize, salt: usize) -> Vec<i64> {
+    (0..batch * n).map(|i| ((i * 37 + salt * 11 + 5) % vocab) as i64).collect()
+}
+
+fn to_vec(t: Tensor<3>) -> Vec<f32> {
+    t.into_data().try_into_vec_as::<f32>().unwrap()
+}
+
+/// Runs every decode step feeding the given PAR tokens; returns the concatenated step logits.
+fn decode_all(
+    model: &ParTransformer,
+    par: &[i64],
+    classes: &[i64],
+    batch: usize,
+) -> Vec<Tensor<3>> {
+    let schedule = model.schedule();
+    let n = schedule.decode_seq_length();
+    let mut cache = model.new_cache();
+    let mut out = Vec::new();
+    for step in schedule.steps() {
+        let fed: Vec<usize> = step
+            .slots
+            .clone()
+            .filter_map(
+                |s| if let Some(Slot::Token(k)) = schedule.slot(s) { Some(k) } else { None },
+            )
+            .collect();
+        let values: Vec<i64> =
+            (0..batch).flat_map(|b| fed.iter().map(move |&k| par[b * n + k])).collect();
+        let input = StepInput {
+            step: step.clone(),
+            classes: ints1(classes.to_vec()),
+            tokens: ints2(values, [batch, fed.len()]),
+        };
+        out.push(model.forward_step(input, &mut cache).unwrap());
+    }
+    out
+}
+
+#[test]
+fn kv_cached_steps_equal_teacher_forced_logits() {
+    for (grid, parallel) in [(4, 1), (4, 4), (8, 4), (8, 16)] {
+        let model = model(grid, parallel);
+        let n = grid * grid;
+        let batch = 2;
+        let par = tokens(batch, n, 64, parallel);
+        let classes = vec![3, 10];
+        let full = model
+            .forward(TransformerInput {
+                tokens: ints2(par.clone(), [batch, n]),
+                classes: ints1(classes.clone()),
+            })
+            .unwrap();
+        assert_eq!(full.dims(), [batch, n, 64]);
+        let steps = decode_all(&model, &par, &classes, batch);
+        assert_eq!(steps.len(), model.config().region_grid().unwrap().num_steps());
+        let stepped = Tensor::cat(steps, 1);
+        let (a, b) = (to_vec(full), to_vec(stepped));
+        let max = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        let scale = a.iter().map(|x| x.abs()).fold(0.0f32, f32::max);
+        assert!(scale > 0.5, "logits should be informative, max |logit| = {scale}");
+        assert!(max <= 1e-4, "grid {grid} n {parallel}: max |Δ| = {max}");
+    }
+}
+
+#[test]
+fn later_groups_do_not_change_earlier_logits() {
+    for (grid, parallel) in [(4, 1), (4, 4), (8, 16)] {
+        let model = model(grid, parallel);
+        let schedule = model.schedule().clone();
+        let n = grid * grid;
+        let par = tokens(1, n, 64, 1);
+        let logits = |tokens: Vec<i64>| {
+            to_vec(
+                model
+                    .forward(TransformerInput {
+                        tokens: ints2(tokens, [1, n]),
+                        classes: ints1(vec![2]),
+                    })
+                    .unwrap(),
+            )
+        };
+        let base = logits(par.clone());
+        for step in schedule.steps() {
+            // Change every token generated at or after this step.
+            let mut changed = par.clone();
+            for k in step.slots.start..n {
+                changed[k] = (changed[k] + 13) % 64;
+            }
+            let other = logits(changed);
+            let upto = step.slots.end * 64; // logits of slots < end predict tokens of this step or earlier
+            assert_eq!(
+                &base[..upto],
+                &other[..upto],
+                "grid {grid} n {parallel} step {:?}",
+                step.slots
+            );
+            if step.slots.end < n {
+                assert_ne!(&base[upto..], &other[upto..], "later logits should see the change");
+            }
+        }
+    }
+}
+
+#[test]
+fn zero_initialised_head_gives_uniform_logits() {
+    let device = device();
+    let model = Preset::GptTiny.config(4, 4).init(&device).unwrap();
+    let out = model
+        .forward(TransformerInput {
+            tokens: ints2(tokens(1, 16, 64, 0), [1, 16]),
+            classes: ints1(vec![1]),
+        })
+        .unwrap();
+    assert!(to_vec(out).iter().all(|&x| x == 0.0));
+    let loss = model
+        .loss(TransformerInput {
+            tokens: ints2(tokens(1, 16, 64, 0), [1, 16]),
+            classes: ints1(vec![1]),
+        })
+        .unwrap();
+    let value = loss.into_scalar::<f64>();
+    assert!((value - (64f64).ln()).abs() < 1e-5, "{value}");
+}
+
+#[test]
+fn bad_inputs_are_errors() {
+    let model = model(4, 4);
+    let wrong = TransformerInput { tokens: ints2(vec![0; 15], [1, 15]), classes: ints1(vec![0]) };
+    assert!(matches!(
+        model.forward(wrong),
+        Err(par_model::ForwardError::TokenCount { expected: 16, actual: 15 })
+    ));
+    let mismatch =
+        TransformerInput { tokens: ints2(vec![0; 32], [2, 16]), classes: ints1(vec![0]) };
+    assert!(matches!(model.forward(mismatch), Err(par_model::ForwardError::BatchSize(1, 2))));
+    // A step out of order.
+    let steps = model.schedule().steps();
+    let mut cache = model.new_cache();
+    let input = StepInput {
+        step: steps[1].clone(),
+        classes: ints1(vec![0]),
+        tokens: ints2(vec![0], [1, 1]),
+    };
+    assert!(matches!(
+        model.forward_step(input, &mut cache),
+        Err(par_model::ForwardError::CacheMismatch { .. })
+    ));
+}

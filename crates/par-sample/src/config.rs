@@ -1,0 +1,84 @@
+//! [`SampleConfig`].
+
+/// How to turn logits into tokens (PAR-SPEC.md §3.3–3.4).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SampleConfig {
+    /// Classifier-free guidance scale `s` in `u + s·(c − u)`; `s ≤ 1` turns guidance off (no batch
+    /// doubling). Paper: 1.60 (L), 1.50 (XL), 1.435 (XXL), 1.345 (3B) for PAR-4×.
+    pub cfg_scale: f32,
+    /// Guidance only on the first `k` decode steps (prefill = step 0), the conditional logits
+    /// afterwards; `None` = every step. (The reference's `cfg_interval` counts steps in the
+    /// sequential phase but tokens in the parallel one, spec §10.8; this counts steps throughout.)
+    pub cfg_interval: Option<usize>,
+    /// Softmax temperature, clamped below at `1e-5`.
+    pub temperature: f32,
+    /// Keep the `k` largest logits (ties at the k-th value kept); 0 = off.
+    pub top_k: usize,
+    /// Keep the smallest prefix of the sorted distribution whose mass reaches `p` (the token that
+    /// crosses `p` is kept); 1 = off.
+    pub top_p: f32,
+    /// Take the argmax instead of drawing.
+    pub greedy: bool,
+    /// Seed of the draws: same seed, same backend, same tokens.
+    pub seed: u64,
+}
+
+impl Default for SampleConfig {
+    /// `sample_c2i_ddp.py`'s defaults: guidance 1.5, temperature 1, no top-k/top-p.
+    fn default() -> Self {
+        Self {
+            cfg_scale: 1.5,
+            cfg_interval: None,
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            greedy: false,
+            seed: 0,
+        }
+    }
+}
+
+/// An unusable sampling setting.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SampleConfigError {
+    /// `top_p` outside `(0, 1]`.
+    #[error("top_p must be in (0, 1], got {0}")]
+    TopP(f32),
+    /// A non-finite or negative number.
+    #[error("sample config field `{field}` must be finite and ≥ 0, got {value}")]
+    NotFinite {
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        value: f32,
+    },
+}
+
+impl SampleConfig {
+    /// Checks the numeric ranges.
+    ///
+    /// # Errors
+    ///
+    /// [`SampleConfigError`] naming the field.
+    pub fn validate(&self) -> Result<(), SampleConfigError> {
+        for (field, value) in [("cfg_scale", self.cfg_scale), ("temperature", self.temperature)] {
+            if !value.is_finite() || value < 0.0 {
+                return Err(SampleConfigError::NotFinite { field, value });
+            }
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err(SampleConfigError::TopP(self.top_p));
+        }
+        Ok(())
+    }
+
+    /// Whether guidance doubles the batch.
+    pub fn guided(&self) -> bool {
+        self.cfg_scale > 1.0
+    }
+
+    /// Whether decode step `index` uses guidance.
+    pub fn guided_at(&self, index: usize) -> bool {
+        self.guided() && self.cfg_interval.is_none_or(|k| index < k)
+    }
+}

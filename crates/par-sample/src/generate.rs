@@ -1,0 +1,117 @@
+//! [`generate`]: the KV-cached PAR decode loop.
+
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use par_model::{ForwardError, ParTransformer, StepInput};
+use par_order::Slot;
+
+use crate::{SampleConfig, SampleConfigError, Sampler, guided_logits};
+
+/// Why sampling failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SampleError {
+    /// A class id outside `0 … num_classes` (the null class `num_classes` is allowed).
+    #[error(
+        "class id {class} is out of range: the model has {num_classes} classes (ids 0..{num_classes}, {num_classes} = null class)"
+    )]
+    ClassOutOfRange {
+        /// The offending id.
+        class: usize,
+        /// The model's class count.
+        num_classes: usize,
+    },
+    /// Nothing to generate.
+    #[error("no class ids given")]
+    Empty,
+    /// Bad sampling settings.
+    #[error(transparent)]
+    Config(#[from] SampleConfigError),
+    /// The model refused a step (a bug if it happens: the loop follows the model's own schedule).
+    #[error(transparent)]
+    Forward(#[from] ForwardError),
+    /// Logits could not be read back from the device.
+    #[error("reading logits from the device: {0}")]
+    Readback(String),
+}
+
+fn int_tensor(values: Vec<i64>, shape: [usize; 2], device: &Device) -> Tensor<2, Int> {
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+/// Generates one code grid per class id (spec §3): prefill → `n − 1` sequential steps →
+/// transition step → parallel steps, with classifier-free guidance (batch doubled with the null
+/// class when `cfg_scale > 1`), temperature, top-k/top-p and seeded draws.
+///
+/// Returns the codes in **raster order**, one `Vec` of `N` code ids per class id. Random draws
+/// happen on the host in a fixed order (sample-major within a step), so the same seed and the same
+/// logits give the same tokens on every backend.
+///
+/// # Errors
+///
+/// [`SampleError`] for empty or out-of-range class ids, invalid settings, or a device read failure.
+pub fn generate(
+    model: &ParTransformer,
+    classes: &[usize],
+    config: &SampleConfig,
+    device: &Device,
+) -> Result<Vec<Vec<u32>>, SampleError> {
+    config.validate()?;
+    if classes.is_empty() {
+        return Err(SampleError::Empty);
+    }
+    let num_classes = model.config().num_classes;
+    if let Some(&class) = classes.iter().find(|&&c| c > num_classes) {
+        return Err(SampleError::ClassOutOfRange { class, num_classes });
+    }
+    let batch_size = classes.len();
+    let schedule = model.schedule();
+    let n_tokens = schedule.decode_seq_length();
+    let guided = config.guided();
+    let rows = if guided { 2 * batch_size } else { batch_size };
+    let mut class_ids: Vec<i64> = classes.iter().map(|&c| c as i64).collect();
+    if guided {
+        class_ids.extend(std::iter::repeat_n(num_classes as i64, batch_size));
+    }
+    let class_tensor = Tensor::<1, Int>::from_data(TensorData::new(class_ids, [rows]), device);
+
+    let mut par_tokens = vec![vec![0u32; n_tokens]; batch_size];
+    let mut sampler = Sampler::new(config);
+    let mut cache = model.new_cache();
+    for (index, step) in schedule.steps().into_iter().enumerate() {
+        let fed: Vec<usize> = step
+            .slots
+            .clone()
+            .filter_map(|s| match schedule.slot(s) {
+                Some(Slot::Token(k)) => Some(k),
+                _ => None,
+            })
+            .collect();
+        let mut values = Vec::with_capacity(rows * fed.len());
+        for r in 0..rows {
+            values.extend(fed.iter().map(|&k| par_tokens[r % batch_size][k] as i64));
+        }
+        let tokens = int_tensor(values, [rows, fed.len()], device);
+        let input = StepInput { step: step.clone(), classes: class_tensor.clone(), tokens };
+        let logits = model.forward_step(input, &mut cache)?; // [rows, len, vocab]
+        let [_, len, vocab] = logits.dims();
+        let host = logits
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .map_err(|e| SampleError::Readback(format!("{e:?}")))?;
+        let guide = config.guided_at(index);
+        for (b, sample_tokens) in par_tokens.iter_mut().enumerate() {
+            for j in 0..len {
+                let at = |r: usize| &host[(r * len + j) * vocab..(r * len + j + 1) * vocab];
+                let mut row = if guide {
+                    guided_logits(at(b), at(b + batch_size), config.cfg_scale)
+                } else {
+                    at(b).to_vec()
+                };
+                sample_tokens[step.slots.start + j] = sampler.sample(&mut row) as u32;
+            }
+        }
+    }
+    let order = schedule.order();
+    Ok(par_tokens.iter().map(|t| order.unpermute(t).expect("N tokens per sample")).collect())
+}

@@ -1,0 +1,14 @@
+//! Sampling from a [`par_model::ParTransformer`] (PAR-SPEC.md §3): classifier-free guidance
+//! ([`guided_logits`]), temperature, top-k / top-p filtering with the reference's semantics
+//! ([`filter_top_k_top_p`]), seeded categorical draws, and the KV-cached decode loop
+//! ([`generate`]): prefill → `n − 1` sequential steps → transition step → parallel steps, returning
+//! codes in raster order.
+#![warn(missing_docs)]
+
+mod config;
+mod generate;
+mod logits;
+
+pub use config::{SampleConfig, SampleConfigError};
+pub use generate::{SampleError, generate};
+pub use logits::{Sampler, filter_top_k_top_p, guided_logits};
