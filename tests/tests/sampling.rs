@@ -35,6 +35,16 @@ fn every_backend_samples_the_same_tokens_as_flex() {
 }
 
 #[test]
+fn a_sample_does_not_depend_on_the_rest_of_the_batch() {
+    let device = Device::flex();
+    let model = load(&device);
+    let config = SampleConfig { seed: 9, ..SampleConfig::default() };
+    let a = generate(&model, &[3, 7], &config, &device).unwrap();
+    let b = generate(&model, &[3, 5, 1], &config, &device).unwrap();
+    assert_eq!(a[0], b[0]);
+}
+
+#[test]
 fn guidance_scale_one_is_conditional_sampling() {
     let device = Device::flex();
     let model = load(&device);

@@ -2,50 +2,96 @@
 
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use npyz::{DType, NpyFile, TypeChar, WriterBuilder};
+
+use crate::invalid;
 
 /// An integer array: shape and values, row-major.
 pub struct IntArray {
+    /// Dimensions, outermost first.
     pub shape: Vec<usize>,
+    /// Values in C order.
     pub values: Vec<i64>,
 }
 
-/// Reads an integer `.npy` (any signed or unsigned width up to 64 bits) as i64.
+/// Reads an integer `.npy` (any signed or unsigned width up to 64 bits, either byte order) as
+/// i64.
+///
+/// # Errors
+///
+/// An [`crate::cmd::InvalidInput`] naming the file for a non-`.npy` file, a float or other
+/// non-integer dtype, a Fortran-ordered array or a u64 value beyond i64; I/O errors otherwise.
 pub fn read_ints(path: &Path) -> anyhow::Result<IntArray> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let npy =
-        NpyFile::new(&bytes[..]).with_context(|| format!("{}: not a .npy file", path.display()))?;
+    let npy = match NpyFile::new(&bytes[..]) {
+        Ok(npy) => npy,
+        Err(e) => invalid!("{}: not a .npy file ({e})", path.display()),
+    };
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    if npy.order() == npyz::Order::Fortran && shape.iter().filter(|&&d| d > 1).count() > 1 {
+        invalid!(
+            "{}: Fortran-ordered array; save it C-ordered (numpy.ascontiguousarray)",
+            path.display()
+        );
+    }
+    let truncated = || format!("{}: truncated or corrupt .npy data", path.display());
     let values: Vec<i64> = match npy.dtype() {
         DType::Plain(t) => match (t.type_char(), t.size_field()) {
-            (TypeChar::Int, 8) => npy.into_vec::<i64>()?,
-            (TypeChar::Int, 4) => npy.into_vec::<i32>()?.into_iter().map(i64::from).collect(),
-            (TypeChar::Int, 2) => npy.into_vec::<i16>()?.into_iter().map(i64::from).collect(),
-            (TypeChar::Int, 1) => npy.into_vec::<i8>()?.into_iter().map(i64::from).collect(),
-            (TypeChar::Uint, 8) => npy
-                .into_vec::<u64>()?
-                .into_iter()
-                .map(|v| i64::try_from(v).unwrap_or(i64::MAX))
-                .collect(),
-            (TypeChar::Uint, 4) => npy.into_vec::<u32>()?.into_iter().map(i64::from).collect(),
-            (TypeChar::Uint, 2) => npy.into_vec::<u16>()?.into_iter().map(i64::from).collect(),
-            (TypeChar::Uint, 1) => npy.into_vec::<u8>()?.into_iter().map(i64::from).collect(),
-            _ => bail!("{}: expected an integer array, found dtype {}", path.display(), t),
+            (TypeChar::Int, 8) => npy.into_vec::<i64>().with_context(truncated)?,
+            (TypeChar::Int, 4) => {
+                npy.into_vec::<i32>().with_context(truncated)?.into_iter().map(i64::from).collect()
+            }
+            (TypeChar::Int, 2) => {
+                npy.into_vec::<i16>().with_context(truncated)?.into_iter().map(i64::from).collect()
+            }
+            (TypeChar::Int, 1) => {
+                npy.into_vec::<i8>().with_context(truncated)?.into_iter().map(i64::from).collect()
+            }
+            (TypeChar::Uint, 8) => {
+                let raw = npy.into_vec::<u64>().with_context(truncated)?;
+                match raw.iter().find(|&&v| i64::try_from(v).is_err()) {
+                    Some(v) => invalid!("{}: value {v} does not fit in int64", path.display()),
+                    None => raw.into_iter().map(|v| v as i64).collect(),
+                }
+            }
+            (TypeChar::Uint, 4) => {
+                npy.into_vec::<u32>().with_context(truncated)?.into_iter().map(i64::from).collect()
+            }
+            (TypeChar::Uint, 2) => {
+                npy.into_vec::<u16>().with_context(truncated)?.into_iter().map(i64::from).collect()
+            }
+            (TypeChar::Uint, 1) => {
+                npy.into_vec::<u8>().with_context(truncated)?.into_iter().map(i64::from).collect()
+            }
+            _ => invalid!("{}: expected an integer array, found dtype {t}", path.display()),
         },
-        other => bail!("{}: expected an integer array, found dtype {:?}", path.display(), other),
+        other => invalid!("{}: expected an integer array, found dtype {other:?}", path.display()),
     };
     Ok(IntArray { shape, values })
 }
 
+/// Creates the parent directory of an output path up front, so a bad `--out` fails before any
+/// compute.
+pub fn prepare_output(path: &Path) -> anyhow::Result<()> {
+    if path.is_dir() {
+        invalid!("{}: is a directory; --out needs a file name", path.display());
+    }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
+/// failed or interrupted run never leaves a half-written array (the temporary file is removed on
+/// failure).
 fn write_atomic(path: &Path, bytes: Vec<u8>) -> anyhow::Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let name = path.file_name().with_context(|| format!("{} has no file name", path.display()))?;
-    let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    let mut file = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a file in {}", dir.display()))?;
+    std::io::Write::write_all(&mut file, &bytes)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.persist(path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
 fn encode<T: npyz::Serialize + npyz::AutoSerialize + Copy>(

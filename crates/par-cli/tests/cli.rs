@@ -63,6 +63,7 @@ fn invalid_order_exits_2_with_one_line() {
         ["--grid", "0", "--parallel", "4"],
         ["--grid", "2", "--parallel", "16"],
         ["--grid", "16", "--parallel", "0"],
+        ["--grid", "100000", "--parallel", "1"],
     ] {
         let mut full = vec!["order"];
         full.extend(args);

@@ -148,8 +148,9 @@ fn bad_checkpoints_are_one_line_errors_naming_the_problem() {
     ];
     for (checkpoint, extra, needle) in cases {
         let out_path = dir.join("out.npy");
+        let (classes, tokens) = (fixture("n4_classes.npy"), fixture("n4_codes.npy"));
         let mut args =
-            vec!["score", "--checkpoint", &checkpoint, "--classes", "x.npy", "--tokens", "y.npy"];
+            vec!["score", "--checkpoint", &checkpoint, "--classes", &classes, "--tokens", &tokens];
         args.extend(["--out", out_path.to_str().unwrap()]);
         if !extra.contains(&"--preset") {
             args.extend(["--preset", "gpt-tiny"]);
@@ -164,6 +165,75 @@ fn bad_checkpoints_are_one_line_errors_naming_the_problem() {
         assert!(stderr.contains(needle), "{checkpoint} {extra:?}: {stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
         assert!(!out_path.exists(), "no output on failure");
+    }
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        2,
+        "only the two inputs made here, no temp files"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn bad_arrays_exit_2_naming_the_file() {
+    let dir = scratch("arrays");
+    let write = |name: &str, shape: &[u64], values: Vec<i64>| {
+        let path = dir.join(name);
+        let mut bytes = Vec::new();
+        {
+            use npyz::WriterBuilder;
+            let mut w = npyz::WriteOptions::<i64>::new()
+                .default_dtype()
+                .shape(shape)
+                .writer(&mut bytes)
+                .begin_nd()
+                .unwrap();
+            w.extend(values).unwrap();
+            w.finish().unwrap();
+        }
+        std::fs::write(&path, bytes).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let good_codes = fixture("n4_codes.npy");
+    let good_classes = fixture("n4_classes.npy");
+    let big_code =
+        write("big.npy", &[2, 16], (0..32).map(|i| if i == 5 { 64 } else { 1 }).collect());
+    let short = write("short.npy", &[2, 15], vec![1; 30]);
+    let bad_class = write("class.npy", &[2], vec![1, 11]);
+    let garbage = dir.join("garbage.npy");
+    std::fs::write(&garbage, b"\x93NUMPY garbage").unwrap();
+    let garbage = garbage.to_string_lossy().into_owned();
+    let floats = fixture("n4_logits.npy");
+    for (tokens, classes, needle) in [
+        (&big_code, &good_classes, "code id 64"),
+        (&short, &good_classes, "15 tokens per grid"),
+        (&good_codes, &bad_class, "class id 11"),
+        (&garbage, &good_classes, "garbage.npy"),
+        (&floats, &good_classes, "expected an integer array"),
+    ] {
+        let out_path = dir.join("out.npy");
+        let out = par(&[
+            "score",
+            "--checkpoint",
+            &fixture("n4.pt"),
+            "--preset",
+            "gpt-tiny",
+            "--parallel",
+            "4",
+            "--grid",
+            "4",
+            "--classes",
+            classes,
+            "--tokens",
+            tokens,
+            "--out",
+            out_path.to_str().unwrap(),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{tokens}: {stderr}");
+        assert!(stderr.contains(needle), "{tokens}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(!out_path.exists());
     }
     std::fs::remove_dir_all(dir).unwrap();
 }

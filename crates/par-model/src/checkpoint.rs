@@ -111,6 +111,54 @@ pub struct StateDict {
 /// `model` for DDP checkpoints, `module` for DeepSpeed, `state_dict`; a bare dict otherwise).
 pub const WRAPPER_KEYS: [&str; 3] = ["model", "module", "state_dict"];
 
+/// Float encodings found in checkpoints.
+#[derive(Debug, Clone, Copy)]
+enum FloatKind {
+    F32,
+    F16,
+    BF16,
+    F64,
+}
+
+/// Decodes packed floats into f32: little-endian bytes (safetensors) when `little_endian`, else
+/// native-endian (what `pytorch-reader` returns).
+fn decode_floats(kind: FloatKind, bytes: &[u8], little_endian: bool) -> Vec<f32> {
+    let le = little_endian || cfg!(target_endian = "little");
+    fn arr<const N: usize>(b: &[u8]) -> [u8; N] {
+        b.try_into().expect("chunk of N bytes")
+    }
+    match kind {
+        FloatKind::F32 => bytes
+            .chunks_exact(4)
+            .map(|b| if le { f32::from_le_bytes(arr(b)) } else { f32::from_be_bytes(arr(b)) })
+            .collect(),
+        FloatKind::F16 => bytes
+            .chunks_exact(2)
+            .map(|b| {
+                if le { half::f16::from_le_bytes(arr(b)) } else { half::f16::from_be_bytes(arr(b)) }
+                    .to_f32()
+            })
+            .collect(),
+        FloatKind::BF16 => bytes
+            .chunks_exact(2)
+            .map(|b| {
+                if le {
+                    half::bf16::from_le_bytes(arr(b))
+                } else {
+                    half::bf16::from_be_bytes(arr(b))
+                }
+                .to_f32()
+            })
+            .collect(),
+        FloatKind::F64 => bytes
+            .chunks_exact(8)
+            .map(
+                |b| if le { f64::from_le_bytes(arr(b)) } else { f64::from_be_bytes(arr(b)) } as f32,
+            )
+            .collect(),
+    }
+}
+
 fn is_safetensors(bytes: &[u8]) -> bool {
     // 8-byte little-endian header length, then a JSON object.
     bytes.len() >= 9 && bytes[8] == b'{'
@@ -142,32 +190,17 @@ impl StateDict {
         let st = SafeTensors::deserialize(bytes).map_err(|e| format(e.to_string()))?;
         let mut tensors = BTreeMap::new();
         for (key, view) in st.tensors() {
-            let data = view.data();
-            let values: Vec<f32> = match view.dtype() {
-                Dtype::F32 => data
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect(),
-                Dtype::F16 => data
-                    .chunks_exact(2)
-                    .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-                    .collect(),
-                Dtype::BF16 => data
-                    .chunks_exact(2)
-                    .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-                    .collect(),
-                Dtype::F64 => data
-                    .chunks_exact(8)
-                    .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32)
-                    .collect(),
+            let kind = match view.dtype() {
+                Dtype::F32 => FloatKind::F32,
+                Dtype::F16 => FloatKind::F16,
+                Dtype::BF16 => FloatKind::BF16,
+                Dtype::F64 => FloatKind::F64,
                 other => {
-                    return Err(CheckpointError::Dtype {
-                        path: path.into(),
-                        key,
-                        dtype: format!("{other:?}"),
-                    });
+                    let dtype = format!("{other:?}");
+                    return Err(CheckpointError::Dtype { path: path.into(), key, dtype });
                 }
             };
+            let values = decode_floats(kind, view.data(), true);
             tensors.insert(key, WeightTensor { shape: view.shape().to_vec(), values });
         }
         let metadata = meta.metadata().clone().unwrap_or_default().into_iter().collect();
@@ -193,28 +226,17 @@ impl StateDict {
                 },
                 None => key.clone(),
             };
-            let bytes = tensor.read().map_err(|e| format(e.to_string()))?;
-            let values: Vec<f32> = match tensor.dtype() {
-                DType::F32 => bytes
-                    .chunks_exact(4)
-                    .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect(),
-                DType::F16 => bytes
-                    .chunks_exact(2)
-                    .map(|b| half::f16::from_ne_bytes([b[0], b[1]]).to_f32())
-                    .collect(),
-                DType::BF16 => bytes
-                    .chunks_exact(2)
-                    .map(|b| half::bf16::from_ne_bytes([b[0], b[1]]).to_f32())
-                    .collect(),
-                DType::F64 => bytes
-                    .chunks_exact(8)
-                    .map(|b| f64::from_ne_bytes(b.try_into().expect("8 bytes")) as f32)
-                    .collect(),
+            let kind = match tensor.dtype() {
+                DType::F32 => FloatKind::F32,
+                DType::F16 => FloatKind::F16,
+                DType::BF16 => FloatKind::BF16,
+                DType::F64 => FloatKind::F64,
                 // Integer and bool buffers (e.g. a VQ's `codebook_used`) carry no weights; if the
                 // model expected one, the key check reports it as missing.
                 _ => continue,
             };
+            let bytes = tensor.read().map_err(|e| format(e.to_string()))?;
+            let values = decode_floats(kind, &bytes, false);
             tensors.insert(name, WeightTensor { shape: tensor.shape().to_vec(), values });
         }
         Ok(Self { tensors, metadata: BTreeMap::new(), path: path.into() })
@@ -254,13 +276,10 @@ impl StateDict {
             .map_err(|e| CheckpointError::Format { path: path.into(), reason: e.to_string() })?;
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(io)?;
-        let tmp = dir.join(format!(
-            ".{}.tmp{}",
-            path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-            std::process::id()
-        ));
-        std::fs::write(&tmp, serialized).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+        std::io::Write::write_all(&mut file, &serialized).map_err(io)?;
+        file.persist(path).map_err(|e| io(e.error))?;
+        Ok(())
     }
 
     /// The model configuration stored by [`ParTransformer::save`], if any.

@@ -47,8 +47,8 @@ pub enum OrderError {
         /// Regions per side `M`.
         regions_per_side: usize,
     },
-    /// `T·L²` (plus the sequence's extra slots) does not fit in `usize`.
-    #[error("a {frames}×{grid_size}×{grid_size} grid is too large to index")]
+    /// `T·L² + n` exceeds [`crate::MAX_SLOTS`].
+    #[error("a {frames}×{grid_size}×{grid_size} grid is too large (at most 2^24 tokens)")]
     TooLarge {
         /// Latent frames `T`.
         frames: usize,

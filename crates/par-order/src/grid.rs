@@ -2,6 +2,10 @@
 
 use crate::OrderError;
 
+/// Largest sequence (`N + n` slots) a [`RegionGrid`] may describe: 2²⁴, i.e. a 4095×4095 code
+/// grid (65 520 px with VQ-16), far beyond any model, while keeping the index tables in memory.
+pub const MAX_SLOTS: usize = 1 << 24;
+
 /// A code grid of `frames × grid_size × grid_size` tokens split into `regions_per_side²` equal
 /// square regions (spec §1.1 notation: `L = grid_size`, `M = regions_per_side`, `n = M²`,
 /// `b = L / M`; `T = frames`, 1 for images).
@@ -56,11 +60,12 @@ impl RegionGrid {
         if grid_size % regions_per_side != 0 {
             return Err(OrderError::GridNotDivisible { grid_size, regions_per_side });
         }
-        // The longest sequence is N + n slots (spec §2.3 RoPE table length); it must be indexable.
-        cells
-            .checked_mul(frames)
-            .and_then(|tokens| tokens.checked_add(parallel))
-            .ok_or(too_large)?;
+        // The longest sequence is N + n slots (spec §2.3 RoPE table length); it must be indexable
+        // and small enough that the per-slot tables fit in memory.
+        let slots = cells.checked_mul(frames).and_then(|tokens| tokens.checked_add(parallel));
+        if slots.is_none_or(|s| s > MAX_SLOTS) {
+            return Err(too_large);
+        }
         Ok(Self { frames, grid_size, regions_per_side })
     }
 

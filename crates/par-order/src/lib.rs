@@ -34,7 +34,7 @@ mod schedule;
 pub mod tensor;
 
 pub use error::OrderError;
-pub use grid::{CellPosition, RegionGrid};
+pub use grid::{CellPosition, MAX_SLOTS, RegionGrid};
 pub use mask::AttendMask;
 pub use order::TokenOrder;
 pub use schedule::{ParSchedule, Slot, Step, StepKind};

@@ -230,6 +230,13 @@ fn invalid_configurations_return_their_error() {
         RegionGrid::video(usize::MAX, 1 << 20, 1),
         Err(TooLarge { frames: usize::MAX, grid_size: 1 << 20 })
     );
+    // Indexable but too big to tabulate: 4096² = 2^24 tokens + 1 slot.
+    assert_eq!(RegionGrid::image(4096, 1), Err(TooLarge { frames: 1, grid_size: 4096 }));
+    assert!(RegionGrid::image(4095, 1).is_ok());
+    assert_eq!(
+        RegionGrid::video(1_000_000_000_000, 4, 4),
+        Err(TooLarge { frames: 1_000_000_000_000, grid_size: 4 })
+    );
     let o = order(4, 4);
     assert_eq!(o.permute(&[0; 15]), Err(TokenCount { expected: 16, actual: 15 }));
     assert_eq!(o.unpermute(&[0; 17]), Err(TokenCount { expected: 16, actual: 17 }));

@@ -12,7 +12,7 @@ use crate::{SampleConfig, SampleConfigError, Sampler, guided_logits};
 pub enum SampleError {
     /// A class id outside `0 … num_classes` (the null class `num_classes` is allowed).
     #[error(
-        "class id {class} is out of range: the model has {num_classes} classes (ids 0..{num_classes}, {num_classes} = null class)"
+        "class id {class} is out of range: the model has {num_classes} classes (ids 0..={num_classes}, {num_classes} = null class)"
     )]
     ClassOutOfRange {
         /// The offending id.
@@ -43,8 +43,9 @@ fn int_tensor(values: Vec<i64>, shape: [usize; 2], device: &Device) -> Tensor<2,
 /// class when `cfg_scale > 1`), temperature, top-k/top-p and seeded draws.
 ///
 /// Returns the codes in **raster order**, one `Vec` of `N` code ids per class id. Random draws
-/// happen on the host in a fixed order (sample-major within a step), so the same seed and the same
-/// logits give the same tokens on every backend.
+/// happen on the host, sample `b` drawing from stream `b` of the seeded generator, so the same
+/// seed and the same logits give the same tokens on every backend, and a sample's tokens do not
+/// depend on the other classes in the call.
 ///
 /// # Errors
 ///
@@ -75,7 +76,8 @@ pub fn generate(
     let class_tensor = Tensor::<1, Int>::from_data(TensorData::new(class_ids, [rows]), device);
 
     let mut par_tokens = vec![vec![0u32; n_tokens]; batch_size];
-    let mut sampler = Sampler::new(config);
+    let mut samplers: Vec<Sampler> =
+        (0..batch_size as u64).map(|b| Sampler::new(config, b)).collect();
     let mut cache = model.new_cache();
     for (index, step) in schedule.steps().into_iter().enumerate() {
         let fed: Vec<usize> = step
@@ -108,7 +110,7 @@ pub fn generate(
                 } else {
                     at(b).to_vec()
                 };
-                sample_tokens[step.slots.start + j] = sampler.sample(&mut row) as u32;
+                sample_tokens[step.slots.start + j] = samplers[b].sample(&mut row) as u32;
             }
         }
     }

@@ -55,8 +55,8 @@ pub fn filter_top_k_top_p(logits: &mut [f32], top_k: usize, top_p: f32) {
     }
 }
 
-/// Turns logit rows into tokens with a seeded generator (ChaCha8: the same seed gives the same
-/// draws on every platform and backend).
+/// Turns logit rows into tokens with a seeded generator (ChaCha8: the same seed and stream give
+/// the same draws on every platform and backend).
 #[derive(Debug, Clone)]
 pub struct Sampler {
     rng: ChaCha8Rng,
@@ -67,10 +67,14 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    /// A sampler with `config`'s temperature, filters, greedy flag and seed.
-    pub fn new(config: &SampleConfig) -> Self {
+    /// A sampler with `config`'s temperature, filters, greedy flag and seed, drawing from the
+    /// generator's independent stream `stream` ([`crate::generate`] gives sample `b` of a batch
+    /// stream `b`, so its draws do not depend on the other samples).
+    pub fn new(config: &SampleConfig, stream: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        rng.set_stream(stream);
         Self {
-            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            rng,
             temperature: config.temperature,
             top_k: config.top_k,
             top_p: config.top_p,
@@ -172,7 +176,7 @@ mod tests {
     #[test]
     fn temperature_is_clamped_and_tiny_temperature_is_argmax() {
         let config = SampleConfig { temperature: 0.0, ..SampleConfig::default() };
-        let mut s = Sampler::new(&config);
+        let mut s = Sampler::new(&config, 0);
         for _ in 0..50 {
             assert_eq!(s.sample(&mut [0.0, 0.001, -1.0]), 1, "T=0 → ×1e5, all mass on the max");
         }
@@ -188,14 +192,14 @@ mod tests {
     fn same_seed_same_draws() {
         let config = SampleConfig { seed: 7, ..SampleConfig::default() };
         let draw = || {
-            let mut s = Sampler::new(&config);
+            let mut s = Sampler::new(&config, 0);
             (0..100)
                 .map(|i| s.sample(&mut [0.0, (i % 3) as f32 * 0.1, 0.2, -0.3]))
                 .collect::<Vec<_>>()
         };
         assert_eq!(draw(), draw());
         let other = SampleConfig { seed: 8, ..config.clone() };
-        let mut s = Sampler::new(&other);
+        let mut s = Sampler::new(&other, 0);
         let third: Vec<_> =
             (0..100).map(|i| s.sample(&mut [0.0, (i % 3) as f32 * 0.1, 0.2, -0.3])).collect();
         assert_ne!(draw(), third);
@@ -204,7 +208,7 @@ mod tests {
     #[test]
     fn draws_follow_the_distribution() {
         let config = SampleConfig { seed: 1, ..SampleConfig::default() };
-        let mut s = Sampler::new(&config);
+        let mut s = Sampler::new(&config, 0);
         let mut counts = [0usize; 3];
         let (p0, p1) = (0.2f32, 0.5f32);
         for _ in 0..20000 {
@@ -215,13 +219,13 @@ mod tests {
         assert!((f(counts[1]) - 0.5).abs() < 0.015, "{counts:?}");
         // Filtered tokens are never drawn.
         let strict = SampleConfig { top_k: 1, seed: 2, ..SampleConfig::default() };
-        let mut s = Sampler::new(&strict);
+        let mut s = Sampler::new(&strict, 0);
         assert!((0..500).all(|_| s.sample(&mut [p0.ln(), p1.ln(), 0.3f32.ln()]) == 1));
     }
 
     #[test]
     fn greedy_is_argmax() {
         let config = SampleConfig { greedy: true, ..SampleConfig::default() };
-        assert_eq!(Sampler::new(&config).sample(&mut [0.1, 5.0, 5.0, -2.0]), 1);
+        assert_eq!(Sampler::new(&config, 0).sample(&mut [0.1, 5.0, 5.0, -2.0]), 1);
     }
 }

@@ -19,7 +19,7 @@ struct DevicesReport {
     backend: Backend,
     dtype: par_device::Dtype,
     device: String,
-    /// The device permuted a 4×4 code grid into PAR order correctly.
+    /// The device permuted a 4×4 code grid into PAR order and summed floats correctly.
     check_passed: bool,
 }
 
@@ -31,7 +31,11 @@ pub fn run(args: &DevicesArgs) -> anyhow::Result<()> {
     let codes = Tensor::<2, Int>::from_data(TensorData::new(raster, [1, 16]), &device);
     let par = permute_codes(codes, &order)?.into_data().convert::<i64>();
     let expected: Vec<i64> = order.par_to_raster().iter().map(|&r| r as i64).collect();
-    let check_passed = par.try_into_vec::<i64>().map_err(|e| anyhow::anyhow!("{e:?}"))? == expected;
+    let permuted = par.try_into_vec::<i64>().map_err(|e| anyhow::anyhow!("{e:?}"))? == expected;
+    // A float op in the device's default precision (exact in f32, bf16 and f16).
+    let floats = Tensor::<1>::from_data([0.5f32, 1.25, 2.0, 4.25], &device);
+    let sum = floats.sum().into_scalar::<f32>();
+    let check_passed = permuted && sum == 8.0;
     let report = DevicesReport {
         compiled: Backend::compiled(),
         backend: args.device.backend()?,

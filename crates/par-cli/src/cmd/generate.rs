@@ -50,6 +50,7 @@ pub struct GenerateArgs {
 
 /// Runs `par generate`.
 pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
+    npy::prepare_output(&args.out)?;
     let device = args.device.device()?;
     let model = args.model.load(&args.checkpoint, &device)?;
     let config = SampleConfig {
@@ -65,6 +66,6 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
     let n = model.schedule().decode_seq_length();
     let flat: Vec<i64> = codes.iter().flatten().map(|&c| c as i64).collect();
     npy::write_i64(&args.out, &[codes.len(), n], &flat).context("writing codes")?;
-    eprintln!("generated {} code grids of {n} tokens → {}", codes.len(), args.out.display());
+    eprintln!("generated {} code grid(s) of {n} tokens → {}", codes.len(), args.out.display());
     Ok(())
 }

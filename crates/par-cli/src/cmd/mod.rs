@@ -16,6 +16,37 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
             || cause.is::<par_model::CheckpointError>()
             || cause.is::<par_model::ConfigError>()
             || cause.is::<par_sample::SampleError>()
+            || cause.is::<InvalidInput>()
     });
     if invalid_input { 2 } else { 1 }
+}
+
+/// A user-supplied file or value that cannot be used (wrong dtype, shape, range); exit status 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidInput(pub String);
+
+/// Returns early with an [`InvalidInput`] error.
+#[macro_export]
+macro_rules! invalid {
+    ($($arg:tt)*) => {
+        return Err($crate::cmd::InvalidInput(format!($($arg)*)).into())
+    };
+}
+
+/// One line for the whole error chain, skipping causes whose text the line already contains
+/// (typed errors often embed their source in their own message).
+pub fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace('\n', " ")
 }

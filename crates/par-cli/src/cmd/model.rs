@@ -13,13 +13,15 @@ pub struct ModelArgs {
     /// A named model size.
     #[arg(long, value_enum, conflicts_with = "model_config")]
     pub preset: Option<Preset>,
-    /// A model config as JSON (`ParTransformerConfig`; see `par model-info --format json`).
+    /// A model config as JSON: a `ParTransformerConfig`, e.g. the `config` object printed by
+    /// `par model-info --format json`.
     #[arg(long)]
     pub model_config: Option<PathBuf>,
-    /// Parallel degree n (1 = LlamaGen, 4, 16); overrides the config's.
+    /// Parallel degree n (1 = LlamaGen, 4, 16) [default: the checkpoint's stored config, else 4].
     #[arg(long)]
     pub parallel: Option<usize>,
-    /// Tokens per side of the code grid (16 for 256 px, 24 for 384 px); overrides the config's.
+    /// Tokens per side of the code grid, 16 for 256 px, 24 for 384 px [default: the checkpoint's
+    /// stored config, else 16]; a larger grid than trained is PAR's zero-shot higher resolution.
     #[arg(long)]
     pub grid: Option<usize>,
 }
@@ -32,10 +34,10 @@ impl ModelArgs {
             (None, Some(path)) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading {}", path.display()))?;
-                Some(
-                    serde_json::from_str(&text)
-                        .with_context(|| format!("{}: not a model config", path.display()))?,
-                )
+                match serde_json::from_str(&text) {
+                    Ok(config) => Some(config),
+                    Err(e) => crate::invalid!("{}: not a model config: {e}", path.display()),
+                }
             }
             (None, None) => None,
         };

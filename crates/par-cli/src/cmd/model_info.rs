@@ -21,6 +21,12 @@ pub struct ModelInfoArgs {
     format: Format,
 }
 
+fn preset_name(preset: Preset) -> String {
+    clap::ValueEnum::to_possible_value(&preset)
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default()
+}
+
 /// Runs `par model-info`.
 pub fn run(args: &ModelInfoArgs) -> anyhow::Result<()> {
     let config = args.preset.config(args.grid, args.parallel);
@@ -29,7 +35,7 @@ pub fn run(args: &ModelInfoArgs) -> anyhow::Result<()> {
     match args.format {
         Format::Json => {
             let report = serde_json::json!({
-                "preset": args.preset,
+                "preset": preset_name(args.preset),
                 "parameters": parameters,
                 "weight_bytes_f32": config.weight_bytes(4),
                 "ffn_hidden": config.ffn_hidden(),
@@ -41,8 +47,8 @@ pub fn run(args: &ModelInfoArgs) -> anyhow::Result<()> {
         }
         Format::Text => {
             println!(
-                "{:?}: {} parameters ({:.1} M), {} layers × {} heads × width {}, FFN {}, {} decode steps at {}×{} with n = {}",
-                args.preset,
+                "{}: {} parameters ({:.2} M), {} layers × {} heads × width {}, FFN {}, {} decode steps at {}×{} with n = {}",
+                preset_name(args.preset),
                 parameters,
                 parameters as f64 / 1e6,
                 config.n_layers,

@@ -7,9 +7,9 @@ use par_order::{ParSchedule, RegionGrid};
 /// Output format.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Format {
-    /// `{"order": [...], "inverse": [...], "steps": k, ...}`.
+    /// Machine-readable JSON.
     Json,
-    /// The grid with every cell numbered by the (1-based) step that generates it (paper Fig. 1).
+    /// Human-readable text.
     Text,
 }
 
@@ -25,7 +25,8 @@ pub struct OrderArgs {
     /// Latent frames T for video grids (spatial regions only, frame-major).
     #[arg(long, default_value_t = 1)]
     frames: usize,
-    /// Output format.
+    /// json: `{"order", "inverse", "steps", ...}`; text: the grid with every cell numbered by
+    /// the (1-based) step that generates it (paper Fig. 1).
     #[arg(long, value_enum, default_value_t = Format::Json)]
     format: Format,
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use par_device::DeviceArgs;
@@ -10,7 +10,7 @@ use par_model::TransformerInput;
 use par_order::tensor::permute_codes;
 
 use super::model::ModelArgs;
-use crate::npy;
+use crate::{invalid, npy};
 
 /// Arguments of `par score`.
 #[derive(Debug, clap::Args)]
@@ -39,17 +39,18 @@ pub struct ScoreArgs {
 
 /// Runs `par score`.
 pub fn run(args: &ScoreArgs) -> anyhow::Result<()> {
+    npy::prepare_output(&args.out)?;
+    let tokens = npy::read_ints(&args.tokens)?;
+    let classes = npy::read_ints(&args.classes)?;
     let device = args.device.device()?;
     let model = args.model.load(&args.checkpoint, &device)?;
     let config = model.config().clone();
-    let tokens = npy::read_ints(&args.tokens)?;
-    let classes = npy::read_ints(&args.classes)?;
     let n = model.schedule().decode_seq_length();
     let [batch, width] = tokens.shape[..] else {
-        bail!("{}: expected shape [batch, {n}], got {:?}", args.tokens.display(), tokens.shape);
+        invalid!("{}: expected shape [batch, {n}], got {:?}", args.tokens.display(), tokens.shape);
     };
     if width != n {
-        bail!(
+        invalid!(
             "{}: {width} tokens per grid, but a {}×{} grid has {n}",
             args.tokens.display(),
             config.grid_size,
@@ -57,17 +58,17 @@ pub fn run(args: &ScoreArgs) -> anyhow::Result<()> {
         );
     }
     if classes.shape != [batch] {
-        bail!("{}: expected shape [{batch}], got {:?}", args.classes.display(), classes.shape);
+        invalid!("{}: expected shape [{batch}], got {:?}", args.classes.display(), classes.shape);
     }
     if let Some(v) = tokens.values.iter().find(|&&v| v < 0 || v as usize >= config.vocab_size) {
-        bail!(
+        invalid!(
             "{}: code id {v} outside the codebook 0..{}",
             args.tokens.display(),
             config.vocab_size
         );
     }
     if let Some(c) = classes.values.iter().find(|&&c| c < 0 || c as usize > config.num_classes) {
-        bail!(
+        invalid!(
             "{}: class id {c} outside 0..={} ({} = null class)",
             args.classes.display(),
             config.num_classes,
@@ -96,6 +97,6 @@ pub fn run(args: &ScoreArgs) -> anyhow::Result<()> {
         );
     }
     npy::write_f32(&args.out, &[batch, n, config.vocab_size], &logits).context("writing logits")?;
-    eprintln!("scored {batch} grids → {}", args.out.display());
+    eprintln!("scored {batch} grid(s) → {}", args.out.display());
     Ok(())
 }
