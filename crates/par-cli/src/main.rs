@@ -29,6 +29,8 @@ enum Command {
     Score(cmd::score::ScoreArgs),
     /// Sample class-conditional code grids with the KV-cached PAR decoder.
     Generate(cmd::generate::GenerateArgs),
+    /// Convert a checkpoint (e.g. an official .pt) into our safetensors format with its config.
+    Convert(cmd::convert::ConvertArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
         Command::ModelInfo(args) => cmd::model_info::run(&args),
         Command::Score(args) => cmd::score::run(&args),
         Command::Generate(args) => cmd::generate::run(&args),
+        Command::Convert(args) => cmd::convert::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -237,3 +237,41 @@ fn bad_arrays_exit_2_naming_the_file() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn convert_then_score_without_model_flags() {
+    let dir = scratch("convert");
+    let converted = dir.join("n4.safetensors");
+    let out = par(&[
+        "convert",
+        "--checkpoint",
+        &fixture("n4.pt"),
+        "--preset",
+        "gpt-tiny",
+        "--parallel",
+        "4",
+        "--grid",
+        "4",
+        "--out",
+        converted.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let logits = dir.join("logits.npy");
+    let out = par(&[
+        "score",
+        "--checkpoint",
+        converted.to_str().unwrap(),
+        "--classes",
+        &fixture("n4_classes.npy"),
+        "--tokens",
+        &fixture("n4_codes.npy"),
+        "--out",
+        logits.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_, got) = read_f32(&logits);
+    let (_, expected) = read_f32(&fixtures().join("n4_logits.npy"));
+    let diff = got.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(diff <= 1e-4, "max |Δ| = {diff}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod convert;
 pub mod devices;
 pub mod generate;
 pub mod model;
