@@ -49,14 +49,26 @@ fn guidance_scale_one_is_conditional_sampling() {
     let device = Device::flex();
     let model = load(&device);
     let plain = SampleConfig { cfg_scale: 1.0, seed: 3, ..SampleConfig::default() };
-    // cfg_interval = 0 keeps the doubled batch but uses the conditional half everywhere.
+    // cfg_interval = 0: guidance never applies, so the batch is never doubled.
     let doubled_off =
         SampleConfig { cfg_scale: 4.0, cfg_interval: Some(0), seed: 3, ..SampleConfig::default() };
     assert_eq!(
         generate(&model, &[2, 5], &plain, &device).unwrap(),
         generate(&model, &[2, 5], &doubled_off, &device).unwrap()
     );
+    // Guidance on the first 5 steps only: the same as full guidance up to there, then the
+    // null half is dropped; the result differs from both extremes.
+    let partial =
+        SampleConfig { cfg_scale: 4.0, cfg_interval: Some(5), seed: 3, ..SampleConfig::default() };
+    let partial_tokens = generate(&model, &[2, 5], &partial, &device).unwrap();
     let guided = SampleConfig { cfg_scale: 4.0, seed: 3, ..SampleConfig::default() };
+    let full_tokens = generate(&model, &[2, 5], &guided, &device).unwrap();
+    let order = model.schedule().order();
+    // Steps 0–4 (prefill, 3 sequential, transition) generate PAR positions 0..8.
+    for (p, f) in partial_tokens.iter().zip(&full_tokens) {
+        assert_eq!(order.permute(p).unwrap()[..8], order.permute(f).unwrap()[..8]);
+    }
+    assert_ne!(partial_tokens, full_tokens);
     assert_ne!(
         generate(&model, &[2, 5], &plain, &device).unwrap(),
         generate(&model, &[2, 5], &guided, &device).unwrap()

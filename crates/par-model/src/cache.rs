@@ -28,6 +28,14 @@ impl KvCache {
         self.len == 0
     }
 
+    fn truncate_batch(&mut self, rows: usize) {
+        for cache in [&mut self.keys, &mut self.values] {
+            if let Some(t) = cache.take() {
+                *cache = Some(t.narrow(0, 0, rows));
+            }
+        }
+    }
+
     /// Writes this step's keys and values after the cached ones and returns all keys and values
     /// cached so far (this step's included).
     ///
@@ -97,5 +105,21 @@ impl ModelCache {
 
     pub(crate) fn set_batch_size(&mut self, batch_size: usize) {
         self.batch_size = Some(batch_size);
+    }
+
+    /// Keeps only the first `rows` samples of every layer's cache (e.g. the conditional half once
+    /// classifier-free guidance stops); later steps must then use that batch size.
+    ///
+    /// # Panics
+    ///
+    /// If `rows` exceeds the cached batch size.
+    pub fn truncate_batch(&mut self, rows: usize) {
+        if let Some(batch_size) = self.batch_size {
+            assert!(rows <= batch_size, "cannot keep {rows} of {batch_size} cached samples");
+        }
+        for layer in &mut self.layers {
+            layer.truncate_batch(rows);
+        }
+        self.batch_size = Some(rows);
     }
 }

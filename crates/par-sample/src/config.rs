@@ -7,7 +7,8 @@ pub struct SampleConfig {
     /// doubling). Paper: 1.60 (L), 1.50 (XL), 1.435 (XXL), 1.345 (3B) for PAR-4×.
     pub cfg_scale: f32,
     /// Guidance only on the first `k` decode steps (prefill = step 0), the conditional logits
-    /// afterwards; `None` = every step. (The reference's `cfg_interval` counts steps in the
+    /// afterwards (and the null half is dropped from the batch, halving the remaining compute);
+    /// `None` = every step. (The reference's `cfg_interval` counts steps in the
     /// sequential phase but tokens in the parallel one, spec §10.8; this counts steps throughout.)
     pub cfg_interval: Option<usize>,
     /// Softmax temperature, clamped below at `1e-5`.

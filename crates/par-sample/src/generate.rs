@@ -67,19 +67,27 @@ pub fn generate(
     let batch_size = classes.len();
     let schedule = model.schedule();
     let n_tokens = schedule.decode_seq_length();
-    let guided = config.guided();
-    let rows = if guided { 2 * batch_size } else { batch_size };
+    // Guidance doubles the batch with the null class while it is on (a prefix of the steps).
+    let guided = config.guided_at(0);
+    let mut rows = if guided { 2 * batch_size } else { batch_size };
     let mut class_ids: Vec<i64> = classes.iter().map(|&c| c as i64).collect();
     if guided {
         class_ids.extend(std::iter::repeat_n(num_classes as i64, batch_size));
     }
-    let class_tensor = Tensor::<1, Int>::from_data(TensorData::new(class_ids, [rows]), device);
+    let mut class_tensor = Tensor::<1, Int>::from_data(TensorData::new(class_ids, [rows]), device);
 
     let mut par_tokens = vec![vec![0u32; n_tokens]; batch_size];
     let mut samplers: Vec<Sampler> =
         (0..batch_size as u64).map(|b| Sampler::new(config, b)).collect();
     let mut cache = model.new_cache();
     for (index, step) in schedule.steps().into_iter().enumerate() {
+        let guide = config.guided_at(index);
+        if rows > batch_size && !guide {
+            // Guidance is over for good: drop the null half from the batch and the KV cache.
+            rows = batch_size;
+            class_tensor = class_tensor.narrow(0, 0, batch_size);
+            cache.truncate_batch(batch_size);
+        }
         let fed: Vec<usize> = step
             .slots
             .clone()
@@ -101,7 +109,6 @@ pub fn generate(
             .convert::<f32>()
             .try_into_vec::<f32>()
             .map_err(|e| SampleError::Readback(format!("{e:?}")))?;
-        let guide = config.guided_at(index);
         for (b, sample_tokens) in par_tokens.iter_mut().enumerate() {
             for j in 0..len {
                 let at = |r: usize| &host[(r * len + j) * vocab..(r * len + j + 1) * vocab];
