@@ -29,6 +29,8 @@ enum Command {
     Score(cmd::score::ScoreArgs),
     /// Sample class-conditional code grids with the KV-cached PAR decoder.
     Generate(cmd::generate::GenerateArgs),
+    /// A VQ tokenizer preset's configuration and parameter count.
+    TokenizerInfo(cmd::tokenizer_info::TokenizerInfoArgs),
     /// Convert a checkpoint (e.g. an official .pt) into our safetensors format with its config.
     Convert(cmd::convert::ConvertArgs),
 }
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Command::Score(args) => cmd::score::run(&args),
         Command::Generate(args) => cmd::generate::run(&args),
         Command::Convert(args) => cmd::convert::run(&args),
+        Command::TokenizerInfo(args) => cmd::tokenizer_info::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

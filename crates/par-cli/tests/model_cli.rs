@@ -275,3 +275,12 @@ fn convert_then_score_without_model_flags() {
     assert!(diff <= 1e-4, "max |Δ| = {diff}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn tokenizer_info_counts_vq16_like_llamagen() {
+    let out = par(&["tokenizer-info", "--preset", "vq-16", "--format", "json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["parameters"], 71_883_403u64);
+    assert_eq!(v["downsample_factor"], 16);
+}

@@ -7,6 +7,7 @@ pub mod model;
 pub mod model_info;
 pub mod order;
 pub mod score;
+pub mod tokenizer_info;
 
 /// Exit status of a failed command: 2 for invalid input (bad grid, backend, checkpoint, config or
 /// sampling settings; as clap's usage errors), 1 otherwise (I/O, malformed `.npy`, ...).
@@ -18,6 +19,7 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
             || cause.is::<par_model::ConfigError>()
             || cause.is::<par_sample::SampleError>()
             || cause.is::<InvalidInput>()
+            || cause.is::<par_tokenizer::TokenizerConfigError>()
     });
     if invalid_input { 2 } else { 1 }
 }

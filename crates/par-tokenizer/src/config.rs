@@ -1,0 +1,129 @@
+//! [`VqTokenizerConfig`] and presets.
+
+use burn::config::Config;
+
+/// Why a tokenizer configuration is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenizerConfigError {
+    /// A size that must be positive is 0 or a list is empty.
+    #[error("tokenizer config field `{0}` must be positive / non-empty")]
+    Zero(&'static str),
+    /// A channel count not divisible by the 32 GroupNorm groups.
+    #[error("tokenizer config: {channels} channels are not divisible by {groups} GroupNorm groups")]
+    Groups {
+        /// The channel count.
+        channels: usize,
+        /// The group count.
+        groups: usize,
+    },
+}
+
+/// Hyper-parameters of LlamaGen's VQ tokenizer (PAR-SPEC.md §6.1). Defaults are `vq_ds16_c2i`.
+#[derive(Config, Debug, PartialEq)]
+pub struct VqTokenizerConfig {
+    /// Image channels (3 for RGB, 1 for grayscale).
+    #[config(default = 3)]
+    pub image_channels: usize,
+    /// Base channel count `ch`.
+    #[config(default = 128)]
+    pub base_channels: usize,
+    /// Channel multiplier per level; the image is down-sampled `2^(levels−1)` times.
+    #[config(default = "vec![1, 1, 2, 2, 4]")]
+    pub channel_mult: Vec<usize>,
+    /// ResNet blocks per encoder level (the decoder uses one more).
+    #[config(default = 2)]
+    pub num_res_blocks: usize,
+    /// Channels of the latent before `quant_conv`.
+    #[config(default = 256)]
+    pub z_channels: usize,
+    /// Codebook entries.
+    #[config(default = 16384)]
+    pub codebook_size: usize,
+    /// Codebook vector size.
+    #[config(default = 8)]
+    pub codebook_dim: usize,
+    /// GroupNorm groups.
+    #[config(default = 32)]
+    pub norm_groups: usize,
+    /// Commitment loss weight β.
+    #[config(default = 0.25)]
+    pub commitment_weight: f64,
+}
+
+/// Named tokenizer sizes.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+pub enum TokenizerPreset {
+    /// LlamaGen's `vq_ds16_c2i`: 16× down-sampling, 16384 × 8 codebook (71.9 M parameters).
+    #[value(name = "vq-16")]
+    Vq16,
+    /// Grayscale 32×32 → 8×8 codes (3 levels, 4× down-sampling), 1024 × 8 codebook:
+    /// Fashion-MNIST on CPU.
+    #[value(name = "vq-small-8")]
+    VqSmall8,
+    /// Grayscale 32×32 → 16×16 codes (2 levels, 2× down-sampling), 1024 × 8 codebook:
+    /// Fashion-MNIST on CPU.
+    #[value(name = "vq-small-16")]
+    VqSmall16,
+}
+
+impl TokenizerPreset {
+    /// The preset's configuration.
+    pub fn config(self) -> VqTokenizerConfig {
+        match self {
+            TokenizerPreset::Vq16 => VqTokenizerConfig::new(),
+            TokenizerPreset::VqSmall8 => VqTokenizerConfig::new()
+                .with_image_channels(1)
+                .with_base_channels(32)
+                .with_channel_mult(vec![1, 2, 4])
+                .with_num_res_blocks(1)
+                .with_z_channels(64)
+                .with_codebook_size(1024),
+            TokenizerPreset::VqSmall16 => VqTokenizerConfig::new()
+                .with_image_channels(1)
+                .with_base_channels(32)
+                .with_channel_mult(vec![1, 2])
+                .with_num_res_blocks(1)
+                .with_z_channels(64)
+                .with_codebook_size(1024),
+        }
+    }
+}
+
+impl VqTokenizerConfig {
+    /// Checks the invariants `init` relies on.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenizerConfigError`] naming the field.
+    pub fn validate(&self) -> Result<(), TokenizerConfigError> {
+        for (field, v) in [
+            ("image_channels", self.image_channels),
+            ("base_channels", self.base_channels),
+            ("num_res_blocks", self.num_res_blocks),
+            ("z_channels", self.z_channels),
+            ("codebook_size", self.codebook_size),
+            ("codebook_dim", self.codebook_dim),
+            ("norm_groups", self.norm_groups),
+            ("channel_mult", self.channel_mult.len()),
+        ] {
+            if v == 0 {
+                return Err(TokenizerConfigError::Zero(field));
+            }
+        }
+        for channels in
+            self.channel_mult.iter().map(|m| m * self.base_channels).chain([self.base_channels])
+        {
+            if channels == 0 || channels % self.norm_groups != 0 {
+                return Err(TokenizerConfigError::Groups { channels, groups: self.norm_groups });
+            }
+        }
+        Ok(())
+    }
+
+    /// Spatial down-sampling factor, `2^(levels − 1)` (16 for VQ-16).
+    pub fn downsample_factor(&self) -> usize {
+        1 << (self.channel_mult.len().saturating_sub(1))
+    }
+}

@@ -1,0 +1,136 @@
+//! [`VqTokenizer`]: images ↔ code grids.
+
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::prelude::*;
+
+use crate::{Decoder, Encoder, TokenizerConfigError, VectorQuantizer, VqOutput, VqTokenizerConfig};
+
+/// LlamaGen's VQ model: encoder → `quant_conv` → quantizer; codes → `post_quant_conv` → decoder.
+#[derive(Module, Debug)]
+pub struct VqTokenizer {
+    /// Image → latent.
+    pub encoder: Encoder,
+    /// Latent → image.
+    pub decoder: Decoder,
+    /// The codebook.
+    pub quantize: VectorQuantizer,
+    /// 1×1 conv `z_channels → codebook_dim`.
+    pub quant_conv: Conv2d,
+    /// 1×1 conv `codebook_dim → z_channels`.
+    pub post_quant_conv: Conv2d,
+}
+
+impl VqTokenizerConfig {
+    /// A randomly initialised tokenizer.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenizerConfigError`] if the config is invalid.
+    pub fn init(&self, device: &Device) -> Result<VqTokenizer, TokenizerConfigError> {
+        self.validate()?;
+        Ok(VqTokenizer {
+            encoder: Encoder::new(self, device),
+            decoder: Decoder::new(self, device),
+            quantize: VectorQuantizer::new(
+                self.codebook_size,
+                self.codebook_dim,
+                self.commitment_weight,
+                device,
+            ),
+            quant_conv: Conv2dConfig::new([self.z_channels, self.codebook_dim], [1, 1])
+                .init(device),
+            post_quant_conv: Conv2dConfig::new([self.codebook_dim, self.z_channels], [1, 1])
+                .init(device),
+        })
+    }
+}
+
+impl VqTokenizer {
+    /// Encodes and quantizes images.
+    ///
+    /// # Shapes
+    ///
+    /// - images: `[batch_size, image_channels, height, width]` in `[−1, 1]`, height and width
+    ///   multiples of the down-sampling factor
+    pub fn quantize_images(&self, images: Tensor<4>) -> VqOutput {
+        self.quantize.forward(self.quant_conv.forward(self.encoder.forward(images)))
+    }
+
+    /// Code grids of images.
+    ///
+    /// # Shapes
+    ///
+    /// - images: `[batch_size, image_channels, height, width]`; output: `[batch_size, h, w]`
+    pub fn encode(&self, images: Tensor<4>) -> Tensor<3, Int> {
+        self.quantize_images(images).indices
+    }
+
+    /// Images from quantized latents.
+    ///
+    /// # Shapes
+    ///
+    /// - quantized: `[batch_size, codebook_dim, h, w]`; output: `[batch_size, image_channels, h·f, w·f]`
+    pub fn decode_latent(&self, quantized: Tensor<4>) -> Tensor<4> {
+        self.decoder.forward(self.post_quant_conv.forward(quantized))
+    }
+
+    /// Images from code grids (unclamped, ≈ `[−1, 1]`).
+    ///
+    /// # Shapes
+    ///
+    /// - codes: `[batch_size, h, w]`; output: `[batch_size, image_channels, h·f, w·f]`
+    pub fn decode(&self, codes: Tensor<3, Int>) -> Tensor<4> {
+        self.decode_latent(self.quantize.lookup(codes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TokenizerPreset;
+    use burn::tensor::Distribution;
+
+    #[test]
+    fn vq16_has_llamagen_parameter_count() {
+        let model = TokenizerPreset::Vq16.config().init(&Device::flex()).unwrap();
+        assert_eq!(model.num_params(), 71_883_403);
+        assert_eq!(TokenizerPreset::Vq16.config().downsample_factor(), 16);
+    }
+
+    #[test]
+    fn small_presets_round_trip_shapes() {
+        let device = Device::flex();
+        for (preset, grid) in [(TokenizerPreset::VqSmall8, 8), (TokenizerPreset::VqSmall16, 16)] {
+            let model = preset.config().init(&device).unwrap();
+            let images =
+                Tensor::<4>::random([2, 1, 32, 32], Distribution::Uniform(-1.0, 1.0), &device);
+            let out = model.quantize_images(images);
+            assert_eq!(out.indices.dims(), [2, grid, grid]);
+            assert_eq!(out.quantized.dims(), [2, 8, grid, grid]);
+            let decoded = model.decode(out.indices);
+            assert_eq!(decoded.dims(), [2, 1, 32, 32]);
+        }
+    }
+
+    #[test]
+    fn quantizer_picks_the_nearest_normalised_code() {
+        let device = Device::flex();
+        let q = VectorQuantizer::new(16, 8, 0.25, &device);
+        let z = Tensor::<4>::random([2, 8, 3, 3], Distribution::Normal(0.0, 1.0), &device);
+        let out = q.forward(z.clone());
+        let codebook = q.normalized_codebook().into_data().try_into_vec_as::<f32>().unwrap();
+        let zv = z.permute([0, 2, 3, 1]).into_data().try_into_vec_as::<f32>().unwrap();
+        let got = out.indices.into_data().try_into_vec_as::<i64>().unwrap();
+        for (i, v) in zv.chunks(8).enumerate() {
+            let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            let dist =
+                |k: usize| (0..8).map(|c| (v[c] / n - codebook[k * 8 + c]).powi(2)).sum::<f32>();
+            let best = (0..16).fold(0, |b, k| if dist(k) < dist(b) { k } else { b });
+            assert!(
+                (dist(got[i] as usize) - dist(best)).abs() < 1e-5,
+                "vector {i}: {} vs {best}",
+                got[i]
+            );
+        }
+    }
+}
