@@ -5,299 +5,24 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use par_store::{CheckpointError, StateDict, WRAPPER_KEYS, WeightTensor};
+
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
-use crate::{ConfigError, ParTransformer, ParTransformerConfig};
+use crate::{ParTransformer, ParTransformerConfig};
 
 /// Metadata key of the model configuration in our safetensors checkpoints.
 pub const CONFIG_METADATA_KEY: &str = "par_transformer_config";
 
-/// Why a checkpoint could not be read, written or loaded into a model.
-#[derive(Debug, thiserror::Error)]
-pub enum CheckpointError {
-    /// The file could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// Not a PyTorch or safetensors checkpoint, or a damaged one.
-    #[error("{path}: not a readable checkpoint: {reason}")]
-    Format {
-        /// The file.
-        path: PathBuf,
-        /// What the reader said.
-        reason: String,
-    },
-    /// A weight the model needs is absent.
-    #[error("{path}: missing key `{key}`")]
-    MissingKey {
-        /// The file.
-        path: PathBuf,
-        /// The state-dict key.
-        key: String,
-    },
-    /// A weight the model does not have.
-    #[error("{path}: unexpected key `{key}` (does --parallel / the preset match the checkpoint?)")]
-    UnexpectedKey {
-        /// The file.
-        path: PathBuf,
-        /// The state-dict key.
-        key: String,
-    },
-    /// A weight of the wrong shape.
-    #[error("{path}: key `{key}` has shape {actual:?}, the model expects {expected:?}")]
-    Shape {
-        /// The file.
-        path: PathBuf,
-        /// The state-dict key.
-        key: String,
-        /// The model's shape (PyTorch layout).
-        expected: Vec<usize>,
-        /// The file's shape.
-        actual: Vec<usize>,
-    },
-    /// A tensor of a dtype we cannot turn into floats.
-    #[error("{path}: key `{key}` has unsupported dtype {dtype}")]
-    Dtype {
-        /// The file.
-        path: PathBuf,
-        /// The state-dict key.
-        key: String,
-        /// The dtype's name.
-        dtype: String,
-    },
-    /// No configuration given and none stored in the file.
-    #[error("{path}: the checkpoint stores no model config; pass --preset or --model-config")]
-    NoConfig {
-        /// The file.
-        path: PathBuf,
-    },
-    /// The stored or given configuration is invalid.
-    #[error("{path}: {source}")]
-    Config {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: ConfigError,
-    },
-}
-
-/// One weight: shape (PyTorch layout) and values as f32, row-major.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WeightTensor {
-    /// Shape.
-    pub shape: Vec<usize>,
-    /// Values.
-    pub values: Vec<f32>,
-}
-
-/// The weights of a checkpoint by state-dict key, plus the file's metadata (safetensors only).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct StateDict {
-    /// Weights by key.
-    pub tensors: BTreeMap<String, WeightTensor>,
-    /// String metadata (safetensors `__metadata__`).
-    pub metadata: BTreeMap<String, String>,
-    /// Where it came from (for error messages).
-    pub path: PathBuf,
-}
-
-/// Wrapper keys tried in order when a PyTorch checkpoint nests its state dict (spec §4.6:
-/// `model` for DDP checkpoints, `module` for DeepSpeed, `state_dict`; a bare dict otherwise).
-pub const WRAPPER_KEYS: [&str; 3] = ["model", "module", "state_dict"];
-
-/// Float encodings found in checkpoints.
-#[derive(Debug, Clone, Copy)]
-enum FloatKind {
-    F32,
-    F16,
-    BF16,
-    F64,
-}
-
-/// Decodes packed floats into f32: little-endian bytes (safetensors) when `little_endian`, else
-/// native-endian (what `pytorch-reader` returns).
-fn decode_floats(kind: FloatKind, bytes: &[u8], little_endian: bool) -> Vec<f32> {
-    let le = little_endian || cfg!(target_endian = "little");
-    fn arr<const N: usize>(b: &[u8]) -> [u8; N] {
-        b.try_into().expect("chunk of N bytes")
-    }
-    match kind {
-        FloatKind::F32 => bytes
-            .chunks_exact(4)
-            .map(|b| if le { f32::from_le_bytes(arr(b)) } else { f32::from_be_bytes(arr(b)) })
-            .collect(),
-        FloatKind::F16 => bytes
-            .chunks_exact(2)
-            .map(|b| {
-                if le { half::f16::from_le_bytes(arr(b)) } else { half::f16::from_be_bytes(arr(b)) }
-                    .to_f32()
-            })
-            .collect(),
-        FloatKind::BF16 => bytes
-            .chunks_exact(2)
-            .map(|b| {
-                if le {
-                    half::bf16::from_le_bytes(arr(b))
-                } else {
-                    half::bf16::from_be_bytes(arr(b))
-                }
-                .to_f32()
-            })
-            .collect(),
-        FloatKind::F64 => bytes
-            .chunks_exact(8)
-            .map(
-                |b| if le { f64::from_le_bytes(arr(b)) } else { f64::from_be_bytes(arr(b)) } as f32,
-            )
-            .collect(),
-    }
-}
-
-fn is_safetensors(bytes: &[u8]) -> bool {
-    // 8-byte little-endian header length, then a JSON object.
-    bytes.len() >= 9 && bytes[8] == b'{'
-}
-
-impl StateDict {
-    /// Reads a safetensors file or a PyTorch checkpoint (zip or legacy pickle), unwrapping the
-    /// state dict from `model` / `module` / `state_dict` if present and skipping non-tensor
-    /// entries (e.g. a pickled `args`). Floats of any precision become f32.
-    ///
-    /// # Errors
-    ///
-    /// [`CheckpointError::Io`], [`CheckpointError::Format`] or [`CheckpointError::Dtype`].
-    pub fn read(path: &Path) -> Result<Self, CheckpointError> {
-        let bytes = std::fs::read(path)
-            .map_err(|source| CheckpointError::Io { path: path.into(), source })?;
-        if is_safetensors(&bytes) {
-            Self::from_safetensors(path, &bytes)
-        } else {
-            drop(bytes);
-            Self::from_pytorch(path)
-        }
-    }
-
-    fn from_safetensors(path: &Path, bytes: &[u8]) -> Result<Self, CheckpointError> {
-        use safetensors::{Dtype, SafeTensors};
-        let format = |reason: String| CheckpointError::Format { path: path.into(), reason };
-        let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| format(e.to_string()))?;
-        let st = SafeTensors::deserialize(bytes).map_err(|e| format(e.to_string()))?;
-        let mut tensors = BTreeMap::new();
-        for (key, view) in st.tensors() {
-            let kind = match view.dtype() {
-                Dtype::F32 => FloatKind::F32,
-                Dtype::F16 => FloatKind::F16,
-                Dtype::BF16 => FloatKind::BF16,
-                Dtype::F64 => FloatKind::F64,
-                other => {
-                    let dtype = format!("{other:?}");
-                    return Err(CheckpointError::Dtype { path: path.into(), key, dtype });
-                }
-            };
-            let values = decode_floats(kind, view.data(), true);
-            tensors.insert(key, WeightTensor { shape: view.shape().to_vec(), values });
-        }
-        let metadata = meta.metadata().clone().unwrap_or_default().into_iter().collect();
-        Ok(Self { tensors, metadata, path: path.into() })
-    }
-
-    fn from_pytorch(path: &Path) -> Result<Self, CheckpointError> {
-        use pytorch_reader::{DType, PytorchReader};
-        let format = |reason: String| CheckpointError::Format { path: path.into(), reason };
-        let reader = PytorchReader::new(path).map_err(|e| format(e.to_string()))?;
-        let all = reader.tensors();
-        // A wrapped checkpoint shows its tensors as `model.<key>`; take the first wrapper present.
-        let prefix = WRAPPER_KEYS
-            .iter()
-            .map(|w| format!("{w}."))
-            .find(|p| all.keys().any(|k| k.starts_with(p.as_str())));
-        let mut tensors = BTreeMap::new();
-        for (key, tensor) in all.iter() {
-            let name = match &prefix {
-                Some(p) => match key.strip_prefix(p.as_str()) {
-                    Some(rest) => rest.to_string(),
-                    None => continue, // other top-level entries: optimizer state, ema, ...
-                },
-                None => key.clone(),
-            };
-            let kind = match tensor.dtype() {
-                DType::F32 => FloatKind::F32,
-                DType::F16 => FloatKind::F16,
-                DType::BF16 => FloatKind::BF16,
-                DType::F64 => FloatKind::F64,
-                // Integer and bool buffers (e.g. a VQ's `codebook_used`) carry no weights; if the
-                // model expected one, the key check reports it as missing.
-                _ => continue,
-            };
-            let bytes = tensor.read().map_err(|e| format(e.to_string()))?;
-            let values = decode_floats(kind, &bytes, false);
-            tensors.insert(name, WeightTensor { shape: tensor.shape().to_vec(), values });
-        }
-        Ok(Self { tensors, metadata: BTreeMap::new(), path: path.into() })
-    }
-
-    /// Writes the weights (f32) and metadata as safetensors, atomically (temporary file + rename).
-    ///
-    /// # Errors
-    ///
-    /// [`CheckpointError::Io`] or [`CheckpointError::Format`].
-    pub fn write_safetensors(&self, path: &Path) -> Result<(), CheckpointError> {
-        use safetensors::tensor::TensorView;
-        let io = |source| CheckpointError::Io { path: path.into(), source };
-        let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = self
-            .tensors
-            .iter()
-            .map(|(k, t)| {
-                (
-                    k.clone(),
-                    t.values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                    t.shape.clone(),
-                )
-            })
-            .collect();
-        let views: Vec<(String, TensorView<'_>)> = bytes
-            .iter()
-            .map(|(k, b, s)| {
-                (
-                    k.clone(),
-                    TensorView::new(safetensors::Dtype::F32, s.clone(), b).expect("sizes match"),
-                )
-            })
-            .collect();
-        let metadata: std::collections::HashMap<String, String> =
-            self.metadata.clone().into_iter().collect();
-        let serialized = safetensors::serialize(views, Some(metadata))
-            .map_err(|e| CheckpointError::Format { path: path.into(), reason: e.to_string() })?;
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-        std::io::Write::write_all(&mut file, &serialized).map_err(io)?;
-        file.persist(path).map_err(|e| io(e.error))?;
-        Ok(())
-    }
-
-    /// The model configuration stored by [`ParTransformer::save`], if any.
-    ///
-    /// # Errors
-    ///
-    /// [`CheckpointError::Format`] if the stored JSON does not parse.
-    pub fn stored_config(&self) -> Result<Option<ParTransformerConfig>, CheckpointError> {
-        self.metadata
-            .get(CONFIG_METADATA_KEY)
-            .map(|json| {
-                serde_json::from_str(json).map_err(|e| CheckpointError::Format {
-                    path: self.path.clone(),
-                    reason: format!("stored config: {e}"),
-                })
-            })
-            .transpose()
-    }
+/// The model configuration stored by [`ParTransformer::save`], if any.
+///
+/// # Errors
+///
+/// [`CheckpointError::Format`] if the stored JSON does not parse.
+pub fn stored_config(state: &StateDict) -> Result<Option<ParTransformerConfig>, CheckpointError> {
+    state.stored_json(CONFIG_METADATA_KEY)
 }
 
 /// Every state-dict key of a model with this config and its PyTorch-layout shape (spec §4.5).
@@ -360,30 +85,10 @@ impl ParTransformer {
         device: &Device,
     ) -> Result<Self, CheckpointError> {
         let path = state.path.clone();
-        let expected = expected_keys(config);
-        for (key, shape) in &expected {
-            let tensor = state.tensors.get(key).ok_or_else(|| CheckpointError::MissingKey {
-                path: path.clone(),
-                key: key.clone(),
-            })?;
-            if &tensor.shape != shape {
-                return Err(CheckpointError::Shape {
-                    path: path.clone(),
-                    key: key.clone(),
-                    expected: shape.clone(),
-                    actual: tensor.shape.clone(),
-                });
-            }
-        }
-        let known: std::collections::HashSet<&str> =
-            expected.iter().map(|(k, _)| k.as_str()).collect();
-        if let Some(key) = state.tensors.keys().find(|k| !known.contains(k.as_str()) && !ignored(k))
-        {
-            return Err(CheckpointError::UnexpectedKey { path, key: key.clone() });
-        }
+        state.check_keys(&expected_keys(config), ignored)?;
         let mut model = config
             .init(device)
-            .map_err(|source| CheckpointError::Config { path: path.clone(), source })?;
+            .map_err(|e| CheckpointError::Config { path: path.clone(), reason: e.to_string() })?;
         let get = |key: &str| &state.tensors[key];
         let matrix = |key: &str| {
             let w = get(key);
@@ -537,8 +242,7 @@ impl ParTransformer {
         let state = StateDict::read(path)?;
         let config = match config {
             Some(c) => c.clone(),
-            None => state
-                .stored_config()?
+            None => stored_config(&state)?
                 .ok_or_else(|| CheckpointError::NoConfig { path: path.into() })?,
         };
         Self::from_state_dict(&config, &state, device)

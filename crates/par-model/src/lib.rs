@@ -18,6 +18,7 @@ mod transformer;
 pub use cache::{KvCache, ModelCache};
 pub use checkpoint::{
     CONFIG_METADATA_KEY, CheckpointError, StateDict, WRAPPER_KEYS, WeightTensor, expected_keys,
+    stored_config,
 };
 pub use config::{ConfigError, ParTransformerConfig, Preset};
 pub use rope::Rope2d;

@@ -64,8 +64,7 @@ impl ModelArgs {
         let config = match self.config()? {
             Some(c) => c,
             None => self.apply_overrides(
-                state
-                    .stored_config()?
+                par_model::stored_config(&state)?
                     .ok_or(par_model::CheckpointError::NoConfig { path: checkpoint.into() })?,
             ),
         };
