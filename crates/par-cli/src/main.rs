@@ -29,6 +29,8 @@ enum Command {
     Score(cmd::score::ScoreArgs),
     /// Sample class-conditional code grids with the KV-cached PAR decoder.
     Generate(cmd::generate::GenerateArgs),
+    /// Decode code grids into a PNG grid of images with a VQ tokenizer.
+    Decode(cmd::decode::DecodeArgs),
     /// A VQ tokenizer preset's configuration and parameter count.
     TokenizerInfo(cmd::tokenizer_info::TokenizerInfoArgs),
     /// Convert a checkpoint (e.g. an official .pt) into our safetensors format with its config.
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => cmd::generate::run(&args),
         Command::Convert(args) => cmd::convert::run(&args),
         Command::TokenizerInfo(args) => cmd::tokenizer_info::run(&args),
+        Command::Decode(args) => cmd::decode::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -110,6 +110,11 @@ fn encode<T: npyz::Serialize + npyz::AutoSerialize + Copy>(
     Ok(bytes)
 }
 
+/// Writes arbitrary bytes (e.g. a PNG) atomically.
+pub fn write_bytes(path: &Path, bytes: Vec<u8>) -> anyhow::Result<()> {
+    write_atomic(path, bytes)
+}
+
 /// Writes an f32 array atomically.
 pub fn write_f32(path: &Path, shape: &[usize], values: &[f32]) -> anyhow::Result<()> {
     write_atomic(path, encode(shape, values)?)

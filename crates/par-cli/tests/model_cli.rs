@@ -284,3 +284,50 @@ fn tokenizer_info_counts_vq16_like_llamagen() {
     assert_eq!(v["parameters"], 71_883_403u64);
     assert_eq!(v["downsample_factor"], 16);
 }
+
+#[test]
+fn decode_writes_the_png_grid_of_the_golden_decoder() {
+    let dir = scratch("decode");
+    let png = dir.join("grid.png");
+    let tok = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tokenizer");
+    let config = dir.join("tok.json");
+    std::fs::write(
+        &config,
+        r#"{"image_channels":3,"base_channels":8,"channel_mult":[1,2],"num_res_blocks":1,"z_channels":16,
+            "codebook_size":32,"codebook_dim":8,"norm_groups":4,"commitment_weight":0.25}"#,
+    )
+    .unwrap();
+    let out = par(&[
+        "decode",
+        "--codes",
+        tok.join("codes.npy").to_str().unwrap(),
+        "--tokenizer",
+        tok.join("tiny_vq.pt").to_str().unwrap(),
+        "--tokenizer-config",
+        config.to_str().unwrap(),
+        "--columns",
+        "2",
+        "--out",
+        png.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let img = image::open(&png).unwrap().to_rgb8();
+    assert_eq!(img.dimensions(), (32, 16));
+    let bytes = std::fs::read(tok.join("decoded.npy")).unwrap();
+    let decoded = npyz::NpyFile::new(&bytes[..]).unwrap().into_vec::<f32>().unwrap(); // [2, 3, 16, 16]
+    let mut max_off = 0i32;
+    for i in 0..2 {
+        for y in 0..16 {
+            for x in 0..16 {
+                let px = img.get_pixel((i * 16 + x) as u32, y as u32);
+                for c in 0..3 {
+                    let v = decoded[((i * 3 + c) * 16 + y) * 16 + x];
+                    let expected = (127.5 * v + 128.0).clamp(0.0, 255.0) as i32;
+                    max_off = max_off.max((px[c] as i32 - expected).abs());
+                }
+            }
+        }
+    }
+    assert!(max_off <= 1, "pixels differ by up to {max_off}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

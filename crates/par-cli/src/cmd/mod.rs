@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod convert;
+pub mod decode;
 pub mod devices;
 pub mod generate;
 pub mod model;

@@ -1,0 +1,128 @@
+//! `par decode`: code grids → a PNG grid of images through a VQ tokenizer.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use par_device::DeviceArgs;
+use par_tokenizer::{TokenizerPreset, VqTokenizer, VqTokenizerConfig};
+
+use crate::{invalid, npy};
+
+/// Arguments of `par decode`.
+#[derive(Debug, clap::Args)]
+pub struct DecodeArgs {
+    /// Codes in raster order: integer `.npy` of shape `[batch, h·w]` (square grids) or
+    /// `[batch, h, w]`, e.g. the output of `par generate`.
+    #[arg(long)]
+    codes: PathBuf,
+    /// Tokenizer checkpoint (`vq_ds16_c2i.pt` layout, .pt or .safetensors).
+    #[arg(long)]
+    tokenizer: PathBuf,
+    /// Tokenizer size.
+    #[arg(long, value_enum, default_value = "vq-16", conflicts_with = "tokenizer_config")]
+    tokenizer_preset: TokenizerPreset,
+    /// Tokenizer config as JSON (`VqTokenizerConfig`), instead of a preset.
+    #[arg(long)]
+    tokenizer_config: Option<PathBuf>,
+    /// Images per row of the grid [default: ⌈√batch⌉].
+    #[arg(long)]
+    columns: Option<usize>,
+    /// Output PNG.
+    #[arg(long)]
+    out: PathBuf,
+    /// Images decoded per forward.
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    #[command(flatten)]
+    device: DeviceArgs,
+}
+
+/// `uint8 = trunc(clamp(127.5·x + 128, 0, 255))` (spec §3.5, the reference's conversion).
+fn to_u8(x: f32) -> u8 {
+    (127.5 * x + 128.0).clamp(0.0, 255.0) as u8
+}
+
+/// Runs `par decode`.
+pub fn run(args: &DecodeArgs) -> anyhow::Result<()> {
+    npy::prepare_output(&args.out)?;
+    let config: VqTokenizerConfig = match &args.tokenizer_config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            match serde_json::from_str(&text) {
+                Ok(c) => c,
+                Err(e) => invalid!("{}: not a tokenizer config: {e}", path.display()),
+            }
+        }
+        None => args.tokenizer_preset.config(),
+    };
+    let codes = npy::read_ints(&args.codes)?;
+    let (batch, h, w) = match codes.shape[..] {
+        [b, n] if n.isqrt() * n.isqrt() == n => (b, n.isqrt(), n.isqrt()),
+        [b, h, w] => (b, h, w),
+        _ => invalid!(
+            "{}: expected shape [batch, h·w] (square) or [batch, h, w], got {:?}",
+            args.codes.display(),
+            codes.shape
+        ),
+    };
+    if batch == 0 {
+        invalid!("{}: no code grids", args.codes.display());
+    }
+    if let Some(c) = codes.values.iter().find(|&&c| c < 0 || c as usize >= config.codebook_size) {
+        invalid!(
+            "{}: code id {c} outside the codebook 0..{}",
+            args.codes.display(),
+            config.codebook_size
+        );
+    }
+    let device = args.device.device()?;
+    let model = VqTokenizer::load(&args.tokenizer, &config, &device)?;
+    let f = config.downsample_factor();
+    let (ih, iw, ch) = (h * f, w * f, config.image_channels);
+    let mut images = Vec::with_capacity(batch * ch * ih * iw);
+    let step = args.batch_size.max(1);
+    for start in (0..batch).step_by(step) {
+        let b = step.min(batch - start);
+        let part = codes.values[start * h * w..(start + b) * h * w].to_vec();
+        let grid = Tensor::<3, Int>::from_data(TensorData::new(part, [b, h, w]), &device);
+        let out = model
+            .decode(grid)
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .map_err(|e| anyhow::anyhow!("reading images: {e:?}"))?;
+        images.extend(out);
+    }
+    let columns = args
+        .columns
+        .unwrap_or_else(|| batch.isqrt() + usize::from(batch.isqrt().pow(2) < batch))
+        .max(1);
+    let rows = batch.div_ceil(columns);
+    let mut canvas = image::RgbImage::new((columns * iw) as u32, (rows * ih) as u32);
+    for i in 0..batch {
+        let (ox, oy) = ((i % columns) * iw, (i / columns) * ih);
+        for y in 0..ih {
+            for x in 0..iw {
+                let at = |c: usize| images[((i * ch + c) * ih + y) * iw + x];
+                let rgb = if ch == 1 {
+                    [to_u8(at(0)); 3]
+                } else {
+                    [to_u8(at(0)), to_u8(at(1)), to_u8(at(2))]
+                };
+                canvas.put_pixel((ox + x) as u32, (oy + y) as u32, image::Rgb(rgb));
+            }
+        }
+    }
+    let mut png = Vec::new();
+    canvas
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .context("encoding PNG")?;
+    npy::write_bytes(&args.out, png)?;
+    eprintln!(
+        "decoded {batch} grid(s) of {h}×{w} codes → {} ({columns}×{rows} images of {iw}×{ih})",
+        args.out.display()
+    );
+    Ok(())
+}
