@@ -12,14 +12,7 @@ use anyhow::Context;
 ///
 /// Any I/O error, with the path in its context.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut file = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a file in {}", dir.display()))?;
-    std::io::Write::write_all(&mut file, contents)
-        .with_context(|| format!("writing {}", path.display()))?;
-    file.persist(path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    par_store::write_atomic(path, contents).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Median of `samples` (seconds); `NaN` for none.

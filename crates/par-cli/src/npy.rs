@@ -81,17 +81,8 @@ pub fn prepare_output(path: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
-/// failed or interrupted run never leaves a half-written array (the temporary file is removed on
-/// failure).
 fn write_atomic(path: &Path, bytes: Vec<u8>) -> anyhow::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut file = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a file in {}", dir.display()))?;
-    std::io::Write::write_all(&mut file, &bytes)
-        .with_context(|| format!("writing {}", path.display()))?;
-    file.persist(path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    par_store::write_atomic(path, &bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 fn encode<T: npyz::Serialize + npyz::AutoSerialize + Copy>(

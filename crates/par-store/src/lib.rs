@@ -7,6 +7,22 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
+/// reader never sees a half-written file and a failure leaves nothing behind (the temporary file
+/// is removed). Creates the parent directory.
+///
+/// # Errors
+///
+/// The I/O error of creating, writing or renaming.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut file, bytes)?;
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// Why a checkpoint could not be read, written or loaded into a model.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -267,12 +283,7 @@ impl StateDict {
             self.metadata.clone().into_iter().collect();
         let serialized = safetensors::serialize(views, Some(metadata))
             .map_err(|e| CheckpointError::Format { path: path.into(), reason: e.to_string() })?;
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-        std::io::Write::write_all(&mut file, &serialized).map_err(io)?;
-        file.persist(path).map_err(|e| io(e.error))?;
-        Ok(())
+        write_atomic(path, &serialized).map_err(io)
     }
 
     /// The JSON value stored under `key` in the metadata, parsed, if present.
