@@ -65,7 +65,8 @@ fn imported_tokenizer_reproduces_pytorch() {
     let (_, reconstructed) = npy::<f32>("reconstructed.npy");
     for backend in Backend::compiled() {
         let device = DeviceArgs { backend: Some(backend), ..Default::default() }.device().unwrap();
-        let model = VqTokenizer::load(&fixtures().join("tiny_vq.pt"), &config(), &device).unwrap();
+        let model =
+            VqTokenizer::load(&fixtures().join("tiny_vq.pt"), Some(&config()), &device).unwrap();
         let x = floats4(&ishape, images.clone(), &device);
         let z = model.quant_conv.forward(model.encoder.forward(x.clone()));
         let d = max_diff(z, &latent);
@@ -90,13 +91,16 @@ fn imported_tokenizer_reproduces_pytorch() {
 #[test]
 fn wrong_config_names_the_key() {
     let device = Device::flex();
-    let err =
-        VqTokenizer::load(&fixtures().join("tiny_vq.pt"), &config().with_z_channels(32), &device)
-            .unwrap_err();
+    let err = VqTokenizer::load(
+        &fixtures().join("tiny_vq.pt"),
+        Some(&config().with_z_channels(32)),
+        &device,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("encoder.conv_out.weight"), "{err}");
     let err = VqTokenizer::load(
         &fixtures().join("tiny_vq.pt"),
-        &config().with_num_res_blocks(2),
+        Some(&config().with_num_res_blocks(2)),
         &device,
     )
     .unwrap_err();

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 mod npy;
+mod progress;
 
 /// PAR (Parallelized Autoregressive Visual Generation) on Burn.
 #[derive(Parser)]
@@ -33,8 +34,19 @@ enum Command {
     Decode(cmd::decode::DecodeArgs),
     /// A VQ tokenizer preset's configuration and parameter count.
     TokenizerInfo(cmd::tokenizer_info::TokenizerInfoArgs),
+    /// VQ tokenizer training.
+    #[command(subcommand)]
+    Tokenizer(TokenizerCommand),
+    /// Pre-tokenize images (ImageFolder or IDX) with ten-crop into code stores; resumable.
+    Tokenize(cmd::tokenize::TokenizeArgs),
     /// Convert a checkpoint (e.g. an official .pt) into our safetensors format with its config.
     Convert(cmd::convert::ConvertArgs),
+}
+
+#[derive(Subcommand)]
+enum TokenizerCommand {
+    /// Train a VQ tokenizer (MSE + VQ losses, optional PatchGAN) with checkpoints and resume.
+    Train(cmd::tokenizer_train::TokenizerTrainArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +60,8 @@ fn main() -> ExitCode {
         Command::Convert(args) => cmd::convert::run(&args),
         Command::TokenizerInfo(args) => cmd::tokenizer_info::run(&args),
         Command::Decode(args) => cmd::decode::run(&args),
+        Command::Tokenizer(TokenizerCommand::Train(args)) => cmd::tokenizer_train::run(&args),
+        Command::Tokenize(args) => cmd::tokenize::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,72 +3,20 @@
 use std::path::Path;
 
 use anyhow::Context;
-use npyz::{DType, NpyFile, TypeChar, WriterBuilder};
 
 use crate::invalid;
 
-/// An integer array: shape and values, row-major.
-pub struct IntArray {
-    /// Dimensions, outermost first.
-    pub shape: Vec<usize>,
-    /// Values in C order.
-    pub values: Vec<i64>,
-}
+pub use par_data::npy::IntArray;
 
 /// Reads an integer `.npy` (any signed or unsigned width up to 64 bits, either byte order) as
-/// i64.
+/// i64 (`par_data::npy::read_ints`).
 ///
 /// # Errors
 ///
-/// An [`crate::cmd::InvalidInput`] naming the file for a non-`.npy` file, a float or other
-/// non-integer dtype, a Fortran-ordered array or a u64 value beyond i64; I/O errors otherwise.
+/// A [`par_data::DataError`] naming the file: exit status 2 for a non-`.npy` file, a float or
+/// other non-integer dtype, a Fortran-ordered array or a u64 value beyond i64; 1 for I/O errors.
 pub fn read_ints(path: &Path) -> anyhow::Result<IntArray> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let npy = match NpyFile::new(&bytes[..]) {
-        Ok(npy) => npy,
-        Err(e) => invalid!("{}: not a .npy file ({e})", path.display()),
-    };
-    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
-    if npy.order() == npyz::Order::Fortran && shape.iter().filter(|&&d| d > 1).count() > 1 {
-        invalid!(
-            "{}: Fortran-ordered array; save it C-ordered (numpy.ascontiguousarray)",
-            path.display()
-        );
-    }
-    let truncated = || format!("{}: truncated or corrupt .npy data", path.display());
-    let values: Vec<i64> = match npy.dtype() {
-        DType::Plain(t) => match (t.type_char(), t.size_field()) {
-            (TypeChar::Int, 8) => npy.into_vec::<i64>().with_context(truncated)?,
-            (TypeChar::Int, 4) => {
-                npy.into_vec::<i32>().with_context(truncated)?.into_iter().map(i64::from).collect()
-            }
-            (TypeChar::Int, 2) => {
-                npy.into_vec::<i16>().with_context(truncated)?.into_iter().map(i64::from).collect()
-            }
-            (TypeChar::Int, 1) => {
-                npy.into_vec::<i8>().with_context(truncated)?.into_iter().map(i64::from).collect()
-            }
-            (TypeChar::Uint, 8) => {
-                let raw = npy.into_vec::<u64>().with_context(truncated)?;
-                match raw.iter().find(|&&v| i64::try_from(v).is_err()) {
-                    Some(v) => invalid!("{}: value {v} does not fit in int64", path.display()),
-                    None => raw.into_iter().map(|v| v as i64).collect(),
-                }
-            }
-            (TypeChar::Uint, 4) => {
-                npy.into_vec::<u32>().with_context(truncated)?.into_iter().map(i64::from).collect()
-            }
-            (TypeChar::Uint, 2) => {
-                npy.into_vec::<u16>().with_context(truncated)?.into_iter().map(i64::from).collect()
-            }
-            (TypeChar::Uint, 1) => {
-                npy.into_vec::<u8>().with_context(truncated)?.into_iter().map(i64::from).collect()
-            }
-            _ => invalid!("{}: expected an integer array, found dtype {t}", path.display()),
-        },
-        other => invalid!("{}: expected an integer array, found dtype {other:?}", path.display()),
-    };
-    Ok(IntArray { shape, values })
+    Ok(par_data::npy::read_ints(path)?)
 }
 
 /// Creates the parent directory of an output path up front, so a bad `--out` fails before any
@@ -89,16 +37,7 @@ fn encode<T: npyz::Serialize + npyz::AutoSerialize + Copy>(
     shape: &[usize],
     values: &[T],
 ) -> anyhow::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
-    let mut writer = npyz::WriteOptions::<T>::new()
-        .default_dtype()
-        .shape(&shape)
-        .writer(&mut bytes)
-        .begin_nd()?;
-    writer.extend(values.iter().copied())?;
-    writer.finish()?;
-    Ok(bytes)
+    Ok(par_data::npy::encode(shape, values))
 }
 
 /// Writes arbitrary bytes (e.g. a PNG) atomically.

@@ -19,8 +19,32 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let mut file = tempfile::NamedTempFile::new_in(dir)?;
     std::io::Write::write_all(&mut file, bytes)?;
+    // Temporary files are created owner-only; outputs get the usual rw-r--r--.
+    #[cfg(unix)]
+    file.as_file().set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
     file.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// Parses a JSON object over `defaults`: fields left out keep their default value, so configs
+/// written before a field existed still load (Burn's `Config` derive requires every field).
+///
+/// # Errors
+///
+/// The JSON error (not an object, a field of the wrong type).
+pub fn from_json_with_defaults<T: serde::Serialize + serde::de::DeserializeOwned>(
+    defaults: &T,
+    text: &str,
+) -> Result<T, serde_json::Error> {
+    let given: serde_json::Value = serde_json::from_str(text)?;
+    let mut merged = serde_json::to_value(defaults)?;
+    match (&mut merged, given) {
+        (serde_json::Value::Object(base), serde_json::Value::Object(fields)) => base.extend(fields),
+        (_, other) => {
+            return Err(serde::de::Error::custom(format!("expected a JSON object, found {other}")));
+        }
+    }
+    serde_json::from_value(merged)
 }
 
 /// Why a checkpoint could not be read, written or loaded into a model.
@@ -81,7 +105,9 @@ pub enum CheckpointError {
         dtype: String,
     },
     /// No configuration given and none stored in the file.
-    #[error("{path}: the checkpoint stores no model config; pass --preset or --model-config")]
+    #[error(
+        "{path}: the checkpoint stores no config; pass one (--preset/--model-config for models, --tokenizer-preset/--tokenizer-config for tokenizers)"
+    )]
     NoConfig {
         /// The file.
         path: PathBuf,

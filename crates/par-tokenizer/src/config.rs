@@ -48,6 +48,9 @@ pub struct VqTokenizerConfig {
     /// Commitment loss weight β.
     #[config(default = 0.25)]
     pub commitment_weight: f64,
+    /// Weight of the codebook entropy loss (LlamaGen `--entropy-loss-ratio`, default 0 = off).
+    #[config(default = 0.0)]
+    pub entropy_loss_ratio: f64,
 }
 
 /// Named tokenizer sizes.
@@ -66,6 +69,10 @@ pub enum TokenizerPreset {
     /// Fashion-MNIST on CPU.
     #[value(name = "vq-small-16")]
     VqSmall16,
+    /// Grayscale 32×32 → 16×16 codes with a quarter of `vq-small-16`'s compute (base 16
+    /// channels) and a 256 × 8 codebook: the CPU demo's tokenizer.
+    #[value(name = "vq-tiny-16")]
+    VqTiny16,
 }
 
 impl TokenizerPreset {
@@ -80,6 +87,14 @@ impl TokenizerPreset {
                 .with_num_res_blocks(1)
                 .with_z_channels(64)
                 .with_codebook_size(1024),
+            TokenizerPreset::VqTiny16 => VqTokenizerConfig::new()
+                .with_image_channels(1)
+                .with_base_channels(16)
+                .with_channel_mult(vec![1, 2])
+                .with_num_res_blocks(1)
+                .with_z_channels(32)
+                .with_codebook_size(256)
+                .with_norm_groups(8),
             TokenizerPreset::VqSmall16 => VqTokenizerConfig::new()
                 .with_image_channels(1)
                 .with_base_channels(32)
@@ -120,6 +135,16 @@ impl VqTokenizerConfig {
             }
         }
         Ok(())
+    }
+
+    /// Parses a JSON config; fields left out take their defaults (`vq_ds16_c2i`), so configs and
+    /// checkpoints written before a field existed still load.
+    ///
+    /// # Errors
+    ///
+    /// The JSON error (not an object, unknown type of a field).
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        par_store::from_json_with_defaults(&Self::new(), text)
     }
 
     /// Spatial down-sampling factor, `2^(levels − 1)` (16 for VQ-16).

@@ -3,13 +3,15 @@
 //! ignored. Conv weights keep PyTorch's `[out, in, kh, kw]` layout; GroupNorm `weight`/`bias`
 //! become Burn's `gamma`/`beta`.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use burn::module::Param;
 use burn::nn::conv::Conv2d;
 use burn::nn::{Embedding, GroupNorm};
 use burn::prelude::*;
 use burn::tensor::TensorData;
+use par_store::WeightTensor;
 pub use par_store::{CheckpointError, StateDict};
 
 use crate::blocks::{AttnBlock, Level, Mid, ResnetBlock};
@@ -164,17 +166,103 @@ impl VqTokenizer {
         Ok(model)
     }
 
-    /// Reads a `.pt` (state dict bare or under `model` / `module` / `state_dict`) or safetensors
-    /// file into a tokenizer of `config`.
+    /// Reads a checkpoint: ours ([`VqTokenizer::save`], config stored inside) or a LlamaGen `.pt`
+    /// (state dict bare or under `model` / `module` / `state_dict`) / safetensors file. `config`
+    /// overrides the stored one and is required for files that store none.
     ///
     /// # Errors
     ///
-    /// [`CheckpointError`].
+    /// [`CheckpointError`]; [`CheckpointError::NoConfig`] without a config.
     pub fn load(
         path: &Path,
-        config: &VqTokenizerConfig,
+        config: Option<&VqTokenizerConfig>,
         device: &Device,
     ) -> Result<Self, CheckpointError> {
-        Self::from_state_dict(config, &StateDict::read(path)?, device)
+        let state = StateDict::read(path)?;
+        let config = match config {
+            Some(c) => c.clone(),
+            None => stored_config(&state)?
+                .ok_or_else(|| CheckpointError::NoConfig { path: path.into() })?,
+        };
+        Self::from_state_dict(&config, &state, device)
     }
+
+    /// The weights under the upstream keys (PyTorch layout, f32) with the config as metadata
+    /// ([`CONFIG_METADATA_KEY`]): the inverse of [`VqTokenizer::from_state_dict`].
+    ///
+    /// # Errors
+    ///
+    /// [`CheckpointError::Format`] if a weight cannot be read back from the device.
+    pub fn to_state_dict(&self) -> Result<StateDict, CheckpointError> {
+        let mut tensors = BTreeMap::new();
+        let mut failure = None;
+        let mut put = |key: String, data: TensorData| {
+            let shape = data.shape().to_vec();
+            match data.try_into_vec_as::<f32>() {
+                Ok(values) => {
+                    tensors.insert(key, WeightTensor { shape, values });
+                }
+                Err(e) => failure = Some(format!("reading `{key}`: {e:?}")),
+            }
+        };
+        let mut model = self.clone();
+        walk(&mut model, &mut |p, leaf| match leaf {
+            Leaf::Conv(c) => {
+                put(format!("{p}.weight"), c.weight.val().into_data());
+                if let Some(b) = &c.bias {
+                    put(format!("{p}.bias"), b.val().into_data());
+                }
+            }
+            Leaf::Norm(n) => {
+                if let (Some(g), Some(b)) = (&n.gamma, &n.beta) {
+                    put(format!("{p}.weight"), g.val().into_data());
+                    put(format!("{p}.bias"), b.val().into_data());
+                }
+            }
+            Leaf::Codebook(e) => put(format!("{p}.weight"), e.weight.val().into_data()),
+        });
+        if let Some(reason) = failure {
+            return Err(CheckpointError::Format { path: PathBuf::new(), reason });
+        }
+        let config = serde_json::to_string(self.config()).expect("config serialises");
+        Ok(StateDict {
+            tensors,
+            metadata: [(CONFIG_METADATA_KEY.to_string(), config)].into(),
+            path: PathBuf::new(),
+        })
+    }
+
+    /// Writes our checkpoint format atomically: safetensors with the upstream keys (so LlamaGen
+    /// tooling reads it after `safetensors.torch.load_file`) and the config in the metadata, so
+    /// later commands need no tokenizer flags.
+    ///
+    /// # Errors
+    ///
+    /// [`CheckpointError`] on a read-back or write failure.
+    pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
+        let mut state = self.to_state_dict()?;
+        state.path = path.into();
+        state.write_safetensors(path)
+    }
+}
+
+/// Metadata key of the tokenizer configuration in our safetensors checkpoints.
+pub const CONFIG_METADATA_KEY: &str = "par_tokenizer_config";
+
+/// The configuration stored by [`VqTokenizer::save`], if any.
+///
+/// # Errors
+///
+/// [`CheckpointError::Format`] if the stored JSON does not parse.
+pub fn stored_config(state: &StateDict) -> Result<Option<VqTokenizerConfig>, CheckpointError> {
+    state
+        .metadata
+        .get(CONFIG_METADATA_KEY)
+        .map(|json| {
+            VqTokenizerConfig::from_json(json).map_err(|e| CheckpointError::Format {
+                path: state.path.clone(),
+                reason: format!("stored `{CONFIG_METADATA_KEY}`: {e}"),
+            })
+        })
+        .transpose()
 }

@@ -2,8 +2,9 @@
 //! encoder with ResNet and attention blocks, an l2-normalised codebook quantizer, and the mirror
 //! decoder. `encode(images) → codes [B, h, w]`, `decode(codes) → images` in `[−1, 1]`.
 //!
-//! Status: architecture, quantizer, presets and import of `vq_ds16_c2i.pt`-layout checkpoints.
-//! Training and pre-tokenization follow (open issue).
+//! Checkpoints: `vq_ds16_c2i.pt`-layout imports ([`VqTokenizer::load`]) and our self-describing
+//! safetensors ([`VqTokenizer::save`]: upstream keys + the config as metadata). Training lives
+//! in `par-train`, pre-tokenization in `par-data`.
 #![warn(missing_docs)]
 
 mod blocks;
@@ -14,6 +15,8 @@ mod tokenizer;
 
 pub use blocks::{AttnBlock, Decoder, Downsample, Encoder, Level, Mid, ResnetBlock, Upsample};
 pub use config::{TokenizerConfigError, TokenizerPreset, VqTokenizerConfig};
-pub use import::{CheckpointError, StateDict, expected_keys};
-pub use quantizer::{VectorQuantizer, VqLosses, VqOutput};
+pub use import::{CONFIG_METADATA_KEY, CheckpointError, StateDict, expected_keys, stored_config};
+pub use quantizer::{
+    CodebookUsage, ENTROPY_TEMPERATURE, VectorQuantizer, VqLosses, VqOutput, entropy_loss,
+};
 pub use tokenizer::VqTokenizer;

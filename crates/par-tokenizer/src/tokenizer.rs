@@ -18,6 +18,8 @@ pub struct VqTokenizer {
     pub quant_conv: Conv2d,
     /// 1×1 conv `codebook_dim → z_channels`.
     pub post_quant_conv: Conv2d,
+    #[module(skip)]
+    config: VqTokenizerConfig,
 }
 
 impl VqTokenizerConfig {
@@ -35,17 +37,24 @@ impl VqTokenizerConfig {
                 self.codebook_size,
                 self.codebook_dim,
                 self.commitment_weight,
+                self.entropy_loss_ratio,
                 device,
             ),
             quant_conv: Conv2dConfig::new([self.z_channels, self.codebook_dim], [1, 1])
                 .init(device),
             post_quant_conv: Conv2dConfig::new([self.codebook_dim, self.z_channels], [1, 1])
                 .init(device),
+            config: self.clone(),
         })
     }
 }
 
 impl VqTokenizer {
+    /// The configuration the tokenizer was built with.
+    pub fn config(&self) -> &VqTokenizerConfig {
+        &self.config
+    }
+
     /// Encodes and quantizes images.
     ///
     /// # Shapes
@@ -53,7 +62,10 @@ impl VqTokenizer {
     /// - images: `[batch_size, image_channels, height, width]` in `[−1, 1]`, height and width
     ///   multiples of the down-sampling factor
     pub fn quantize_images(&self, images: Tensor<4>) -> VqOutput {
-        self.quantize.forward(self.quant_conv.forward(self.encoder.forward(images)))
+        self.quantize.forward(
+            self.quant_conv.forward(self.encoder.forward(images)),
+            self.config.entropy_loss_ratio > 0.0,
+        )
     }
 
     /// Code grids of images.
@@ -100,7 +112,11 @@ mod tests {
     #[test]
     fn small_presets_round_trip_shapes() {
         let device = Device::flex();
-        for (preset, grid) in [(TokenizerPreset::VqSmall8, 8), (TokenizerPreset::VqSmall16, 16)] {
+        for (preset, grid) in [
+            (TokenizerPreset::VqSmall8, 8),
+            (TokenizerPreset::VqSmall16, 16),
+            (TokenizerPreset::VqTiny16, 16),
+        ] {
             let model = preset.config().init(&device).unwrap();
             let images =
                 Tensor::<4>::random([2, 1, 32, 32], Distribution::Uniform(-1.0, 1.0), &device);
@@ -115,9 +131,9 @@ mod tests {
     #[test]
     fn quantizer_picks_the_nearest_normalised_code() {
         let device = Device::flex();
-        let q = VectorQuantizer::new(16, 8, 0.25, &device);
+        let q = VectorQuantizer::new(16, 8, 0.25, 0.0, &device);
         let z = Tensor::<4>::random([2, 8, 3, 3], Distribution::Normal(0.0, 1.0), &device);
-        let out = q.forward(z.clone());
+        let out = q.forward(z.clone(), false);
         let codebook = q.normalized_codebook().into_data().try_into_vec_as::<f32>().unwrap();
         let zv = z.permute([0, 2, 3, 1]).into_data().try_into_vec_as::<f32>().unwrap();
         let got = out.indices.into_data().try_into_vec_as::<i64>().unwrap();

@@ -17,12 +17,13 @@ pub struct DecodeArgs {
     /// `[batch, h, w]`, e.g. the output of `par generate`.
     #[arg(long)]
     codes: PathBuf,
-    /// Tokenizer checkpoint (`vq_ds16_c2i.pt` layout, .pt or .safetensors).
+    /// Tokenizer checkpoint: ours (config inside) or `vq_ds16_c2i.pt` layout (.pt or
+    /// .safetensors, then give --tokenizer-preset or --tokenizer-config).
     #[arg(long)]
     tokenizer: PathBuf,
-    /// Tokenizer size.
-    #[arg(long, value_enum, default_value = "vq-16", conflicts_with = "tokenizer_config")]
-    tokenizer_preset: TokenizerPreset,
+    /// Tokenizer size, for checkpoints that store no config (e.g. `vq-16` for LlamaGen's).
+    #[arg(long, value_enum, conflicts_with = "tokenizer_config")]
+    tokenizer_preset: Option<TokenizerPreset>,
     /// Tokenizer config as JSON (`VqTokenizerConfig`), instead of a preset.
     #[arg(long)]
     tokenizer_config: Option<PathBuf>,
@@ -44,20 +45,30 @@ fn to_u8(x: f32) -> u8 {
     (127.5 * x + 128.0).clamp(0.0, 255.0) as u8
 }
 
+/// The tokenizer config from `--tokenizer-preset` / `--tokenizer-config`, if either is given.
+///
+/// # Errors
+///
+/// An unreadable or invalid config file (exit 2).
+pub fn tokenizer_config(
+    preset: Option<TokenizerPreset>,
+    file: Option<&std::path::Path>,
+) -> anyhow::Result<Option<VqTokenizerConfig>> {
+    if let Some(path) = file {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        return match VqTokenizerConfig::from_json(&text) {
+            Ok(c) => Ok(Some(c)),
+            Err(e) => invalid!("{}: not a tokenizer config: {e}", path.display()),
+        };
+    }
+    Ok(preset.map(TokenizerPreset::config))
+}
+
 /// Runs `par decode`.
 pub fn run(args: &DecodeArgs) -> anyhow::Result<()> {
     npy::prepare_output(&args.out)?;
-    let config: VqTokenizerConfig = match &args.tokenizer_config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            match serde_json::from_str(&text) {
-                Ok(c) => c,
-                Err(e) => invalid!("{}: not a tokenizer config: {e}", path.display()),
-            }
-        }
-        None => args.tokenizer_preset.config(),
-    };
+    let config = tokenizer_config(args.tokenizer_preset, args.tokenizer_config.as_deref())?;
     let codes = npy::read_ints(&args.codes)?;
     let (batch, h, w) = match codes.shape[..] {
         [b, n] if n.isqrt() * n.isqrt() == n => (b, n.isqrt(), n.isqrt()),
@@ -71,6 +82,9 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<()> {
     if batch == 0 {
         invalid!("{}: no code grids", args.codes.display());
     }
+    let device = args.device.device()?;
+    let model = VqTokenizer::load(&args.tokenizer, config.as_ref(), &device)?;
+    let config = model.config().clone();
     if let Some(c) = codes.values.iter().find(|&&c| c < 0 || c as usize >= config.codebook_size) {
         invalid!(
             "{}: code id {c} outside the codebook 0..{}",
@@ -78,8 +92,6 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<()> {
             config.codebook_size
         );
     }
-    let device = args.device.device()?;
-    let model = VqTokenizer::load(&args.tokenizer, &config, &device)?;
     let f = config.downsample_factor();
     let (ih, iw, ch) = (h * f, w * f, config.image_channels);
     let mut images = Vec::with_capacity(batch * ch * ih * iw);

@@ -8,7 +8,9 @@ pub mod model;
 pub mod model_info;
 pub mod order;
 pub mod score;
+pub mod tokenize;
 pub mod tokenizer_info;
+pub mod tokenizer_train;
 
 /// Exit status of a failed command: 2 for invalid input (bad grid, backend, checkpoint, config or
 /// sampling settings; as clap's usage errors), 1 otherwise (I/O, malformed `.npy`, ...).
@@ -21,6 +23,12 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
             || cause.is::<par_sample::SampleError>()
             || cause.is::<InvalidInput>()
             || cause.is::<par_tokenizer::TokenizerConfigError>()
+            || cause
+                .downcast_ref::<par_data::DataError>()
+                .is_some_and(|e| !matches!(e, par_data::DataError::Io { .. }))
+            || cause.downcast_ref::<par_train::TrainError>().is_some_and(|e| {
+                matches!(e, par_train::TrainError::Config(_) | par_train::TrainError::Exists { .. })
+            })
     });
     if invalid_input { 2 } else { 1 }
 }

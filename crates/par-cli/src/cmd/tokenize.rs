@@ -1,0 +1,187 @@
+//! `par tokenize`: pre-tokenizes an ImageFolder tree or IDX split with ten-crop (or centre +
+//! flip) into a compact code store and/or the LlamaGen layout; resumable.
+
+use std::path::PathBuf;
+
+use par_data::{Augmentation, IdxImages, IdxSplit, ImageFolder};
+use par_device::DeviceArgs;
+use par_tokenizer::{TokenizerPreset, VqTokenizer};
+use par_train::tokenize::{OutputFormat, Source, TokenizeSettings, tokenize};
+
+use super::decode::tokenizer_config;
+use crate::invalid;
+use crate::progress::{bar, stop_flag};
+
+/// The class names of Fashion-MNIST (its IDX labels 0–9).
+pub const FASHION_MNIST_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
+
+/// IDX split names.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Split {
+    Train,
+    Test,
+}
+
+/// Arguments of `par tokenize`.
+#[derive(Debug, clap::Args)]
+pub struct TokenizeArgs {
+    /// ImageFolder tree: ROOT/CLASS/…/IMAGE, class id = index of the sorted folder name.
+    #[arg(long, conflicts_with = "idx", required_unless_present = "idx")]
+    images: Option<PathBuf>,
+    /// MNIST-style directory of IDX files.
+    #[arg(long)]
+    idx: Option<PathBuf>,
+    /// IDX split.
+    #[arg(long, value_enum, default_value = "train")]
+    split: Split,
+    /// Class names of an IDX set (comma-separated) [default: Fashion-MNIST's, or 0–9 for a path
+    /// without "fashion"].
+    #[arg(long, value_delimiter = ',')]
+    class_names: Option<Vec<String>>,
+    /// Tokenizer checkpoint (ours, or `vq_ds16_c2i.pt` with --tokenizer-preset vq-16).
+    #[arg(long)]
+    tokenizer: PathBuf,
+    /// Tokenizer size, for checkpoints that store no config.
+    #[arg(long, value_enum, conflicts_with = "tokenizer_config")]
+    tokenizer_preset: Option<TokenizerPreset>,
+    /// Tokenizer config JSON, for checkpoints that store no config.
+    #[arg(long)]
+    tokenizer_config: Option<PathBuf>,
+    /// Side of the encoded views [default: 32 for 1-channel tokenizers, 256 otherwise].
+    #[arg(long)]
+    image_size: Option<usize>,
+    /// Ten views per image (4 corners + centre, and mirrored) of the ADM centre crop to
+    /// image_size · crop_range; without it: centre crop + mirror (2 views).
+    #[arg(long)]
+    ten_crop: bool,
+    /// Crop range of --ten-crop.
+    #[arg(long, default_value_t = 1.1)]
+    crop_range: f64,
+    /// Output files.
+    #[arg(long, value_enum, default_value = "compact")]
+    format: OutputFormat,
+    /// Prefix of the LlamaGen folders ({name}_codes, {name}_labels) [default: imagenet{size} for
+    /// --images, {split}{size} for --idx].
+    #[arg(long)]
+    name: Option<String>,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// Images encoded per forward (each with its views).
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Images per resumable chunk.
+    #[arg(long, default_value_t = 1024)]
+    chunk_size: usize,
+    /// Use only the first N images.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Stop at the first unreadable image instead of skipping it.
+    #[arg(long)]
+    strict: bool,
+    /// Keep class folders without images (their ids stay reserved).
+    #[arg(long)]
+    allow_empty_classes: bool,
+    #[command(flatten)]
+    device: DeviceArgs,
+}
+
+/// Runs `par tokenize`.
+pub fn run(args: &TokenizeArgs) -> anyhow::Result<()> {
+    if args.batch_size == 0 || args.chunk_size == 0 {
+        invalid!("--batch-size and --chunk-size must be positive");
+    }
+    if !(args.crop_range >= 1.0 && args.crop_range.is_finite()) {
+        invalid!("--crop-range must be ≥ 1, got {}", args.crop_range);
+    }
+    let config = tokenizer_config(args.tokenizer_preset, args.tokenizer_config.as_deref())?;
+    let device = args.device.device()?;
+    let model = VqTokenizer::load(&args.tokenizer, config.as_ref(), &device)?;
+    let channels = model.config().image_channels;
+    let size = args.image_size.unwrap_or(if channels == 1 { 32 } else { 256 });
+    let (source, default_name) = match (&args.images, &args.idx) {
+        (Some(root), _) => {
+            let mut folder = ImageFolder::scan(root, args.allow_empty_classes)?;
+            if let Some(n) = args.limit {
+                folder.samples.truncate(n);
+            }
+            (Source::Folder(folder), format!("imagenet{size}"))
+        }
+        (None, Some(dir)) => {
+            let split = match args.split {
+                Split::Train => IdxSplit::Train,
+                Split::Test => IdxSplit::Test,
+            };
+            let images = IdxImages::open(dir, split)?.take(args.limit.unwrap_or(usize::MAX));
+            let classes = match &args.class_names {
+                Some(c) => c.clone(),
+                None if dir.to_string_lossy().to_lowercase().contains("fashion") => {
+                    FASHION_MNIST_CLASSES.map(String::from).to_vec()
+                }
+                None => (0..10).map(|i| i.to_string()).collect(),
+            };
+            if let Some(l) = images.labels.iter().find(|&&l| l as usize >= classes.len()) {
+                invalid!("{}: label {l} but {} class names", dir.display(), classes.len());
+            }
+            let split_name = if matches!(args.split, Split::Train) { "train" } else { "test" };
+            (Source::Idx { dir: dir.clone(), images, classes }, format!("{split_name}{size}"))
+        }
+        (None, None) => invalid!("give --images DIR or --idx DIR"),
+    };
+    let augmentation = if args.ten_crop {
+        Augmentation::TenCrop { crop_range: args.crop_range }
+    } else {
+        Augmentation::CenterFlip
+    };
+    let settings = TokenizeSettings {
+        image_size: size,
+        augmentation,
+        format: args.format,
+        name: args.name.clone().unwrap_or(default_name),
+        chunk_size: args.chunk_size,
+        source: match &source {
+            Source::Folder(f) => f.root.display().to_string(),
+            Source::Idx { dir, .. } => format!("{} ({:?})", dir.display(), args.split),
+        },
+        source_images: match &source {
+            Source::Folder(f) => f.samples.len(),
+            Source::Idx { images, .. } => images.len(),
+        },
+        tokenizer: args.tokenizer.clone(),
+    };
+    let progress = bar(settings.source_images as u64, "tokenize");
+    let report = tokenize(
+        &source,
+        &model,
+        &settings,
+        &args.out,
+        args.batch_size,
+        args.strict,
+        &device,
+        &progress,
+        &|_| stop_flag().load(std::sync::atomic::Ordering::SeqCst),
+    )?;
+    progress.finish();
+    eprintln!(
+        "{} images × {} views of {}×{} codes → {} ({} skipped; {:.1} images/s)",
+        report.num_images,
+        report.views,
+        report.grid[0],
+        report.grid[1],
+        args.out.display(),
+        report.skipped.len(),
+        report.images_per_second
+    );
+    Ok(())
+}

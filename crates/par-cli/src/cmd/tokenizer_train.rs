@@ -1,0 +1,200 @@
+//! `par tokenizer train`: trains a VQ tokenizer on an IDX set (MNIST, Fashion-MNIST) or an
+//! ImageFolder tree.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use par_data::{
+    IdxImages, IdxSplit, ImageFolder, ImageSet, PixelImage, adm_center_crop, load_image,
+};
+use par_device::DeviceArgs;
+use par_tokenizer::{TokenizerPreset, VqTokenizerConfig};
+use par_train::vq::{VqTrainConfig, train_tokenizer};
+use rayon::prelude::*;
+
+use crate::invalid;
+use crate::progress::{bar, stop_flag};
+
+/// Arguments of `par tokenizer train`.
+#[derive(Debug, clap::Args)]
+pub struct TokenizerTrainArgs {
+    /// MNIST-style directory (`train-images-idx3-ubyte[.gz]`, …): trains on the train split,
+    /// evaluates on the first --held-out test images.
+    #[arg(long, conflicts_with = "images", required_unless_present = "images")]
+    idx: Option<PathBuf>,
+    /// ImageFolder tree (ROOT/CLASS/IMAGE): the last --held-out images (in folder order) are
+    /// held out.
+    #[arg(long)]
+    images: Option<PathBuf>,
+    /// Run directory: config.json, checkpoint/, tokenizer.safetensors, report.json,
+    /// reconstructions.png.
+    #[arg(long)]
+    out: PathBuf,
+    /// Continue the run in --out from its checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Tokenizer size.
+    #[arg(long, value_enum, default_value = "vq-small-16", conflicts_with = "config")]
+    preset: TokenizerPreset,
+    /// Tokenizer config as JSON (`VqTokenizerConfig`), instead of a preset.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Training image side in pixels (ADM centre crop) [default: 32 for 1-channel tokenizers,
+    /// 256 otherwise].
+    #[arg(long)]
+    image_size: Option<usize>,
+    /// Use only the first N training images.
+    #[arg(long)]
+    train_images: Option<usize>,
+    /// Held-out images for PSNR and codebook usage.
+    #[arg(long, default_value_t = 1000)]
+    held_out: usize,
+    /// Training settings as JSON (`VqTrainConfig`); the flags below override it.
+    #[arg(long)]
+    train_config: Option<PathBuf>,
+    /// Optimizer steps.
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Images per step.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Adam learning rate.
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Turn on the PatchGAN loss from this step (LlamaGen: 20000).
+    #[arg(long)]
+    disc_start: Option<usize>,
+    /// Adversarial weight.
+    #[arg(long)]
+    disc_weight: Option<f64>,
+    /// Discriminator stride-2 stages (3 upstream; 2 for 32 px).
+    #[arg(long)]
+    disc_layers: Option<usize>,
+    /// Discriminator base filters (64 upstream).
+    #[arg(long)]
+    disc_channels: Option<usize>,
+    /// Codebook entropy loss weight.
+    #[arg(long)]
+    entropy_loss_ratio: Option<f64>,
+    /// Steps between checkpoints.
+    #[arg(long)]
+    checkpoint_every: Option<usize>,
+    /// Seed of weights, data order and flips.
+    #[arg(long)]
+    seed: Option<u64>,
+    #[command(flatten)]
+    device: DeviceArgs,
+}
+
+fn read_json<T: serde::Serialize + serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+    defaults: &T,
+    what: &str,
+) -> anyhow::Result<T> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    match par_store::from_json_with_defaults(defaults, &text) {
+        Ok(v) => Ok(v),
+        Err(e) => invalid!("{}: not a {what}: {e}", path.display()),
+    }
+}
+
+/// Runs `par tokenizer train`.
+pub fn run(args: &TokenizerTrainArgs) -> anyhow::Result<()> {
+    let mut tokenizer: VqTokenizerConfig = match &args.config {
+        Some(p) => read_json(p, &VqTokenizerConfig::new(), "tokenizer config")?,
+        None => args.preset.config(),
+    };
+    if let Some(r) = args.entropy_loss_ratio {
+        tokenizer.entropy_loss_ratio = r;
+    }
+    tokenizer.validate()?;
+    let mut cfg: VqTrainConfig = match &args.train_config {
+        Some(p) => read_json(p, &VqTrainConfig::new(), "training config")?,
+        None => VqTrainConfig::new(),
+    };
+    macro_rules! set {
+        ($($f:ident),*) => { $( if let Some(v) = args.$f { cfg.$f = v; } )* };
+    }
+    set!(steps, batch_size, lr, disc_weight, disc_layers, disc_channels, checkpoint_every, seed);
+    if args.disc_start.is_some() {
+        cfg.disc_start = args.disc_start;
+    }
+    if cfg.batch_size == 0 || cfg.steps == 0 {
+        invalid!("--steps and --batch-size must be positive");
+    }
+    let size = args.image_size.unwrap_or(if tokenizer.image_channels == 1 { 32 } else { 256 });
+    if size % tokenizer.downsample_factor() != 0 {
+        invalid!(
+            "--image-size {size} is not a multiple of the down-sampling factor {}",
+            tokenizer.downsample_factor()
+        );
+    }
+    let channels = tokenizer.image_channels;
+    let (train, held_out) = if let Some(dir) = &args.idx {
+        let train = IdxImages::open(dir, IdxSplit::Train)?;
+        let train = train.take(args.train_images.unwrap_or(usize::MAX));
+        let test = IdxImages::open(dir, IdxSplit::Test)?.take(args.held_out);
+        let convert = |set: &IdxImages| {
+            let mut s = ImageSet::from_idx(set, size);
+            if channels == 3 {
+                s.pixels = s.pixels.iter().flat_map(|&v| [v, v, v]).collect();
+                s.channels = 3;
+            }
+            s
+        };
+        (convert(&train), convert(&test))
+    } else {
+        let root = args.images.as_ref().expect("clap requires --idx or --images");
+        let folder = ImageFolder::scan(root, false)?;
+        let images: Vec<PixelImage> = folder
+            .samples
+            .par_iter()
+            .map(|(p, _)| load_image(p, channels).map(|im| adm_center_crop(&im, size)))
+            .collect::<Result<_, _>>()?;
+        let labels: Vec<u32> = folder.samples.iter().map(|s| s.1).collect();
+        let cut = images.len().saturating_sub(args.held_out);
+        let train = ImageSet::from_images(&images[..cut], labels[..cut].to_vec());
+        let held = ImageSet::from_images(&images[cut..], labels[cut..].to_vec());
+        (train.take(args.train_images.unwrap_or(usize::MAX)), held)
+    };
+    if train.is_empty() {
+        invalid!("no training images");
+    }
+    let device = args.device.device()?;
+    eprintln!(
+        "training a {}-parameter tokenizer on {} images ({} held out), {} steps of {}",
+        {
+            use burn::module::Module;
+            tokenizer.init(&device)?.num_params()
+        },
+        train.len(),
+        held_out.len(),
+        cfg.steps,
+        cfg.batch_size
+    );
+    let progress = bar(cfg.steps as u64, "train");
+    let report = train_tokenizer(
+        &args.out,
+        &tokenizer,
+        &cfg,
+        &train,
+        &held_out,
+        &device,
+        args.resume,
+        &progress,
+        &|_| stop_flag().load(std::sync::atomic::Ordering::SeqCst),
+    )?;
+    progress.finish();
+    let h = &report.held_out;
+    eprintln!(
+        "held-out ({} images): PSNR {:.2} dB, codebook usage {:.1} % ({} codes), perplexity {:.1}; {} → tokenizer.safetensors, report.json, reconstructions.png",
+        h.images,
+        h.psnr_db,
+        100.0 * h.codebook_usage,
+        h.codes_used,
+        h.perplexity,
+        args.out.display()
+    );
+    Ok(())
+}

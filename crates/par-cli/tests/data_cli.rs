@@ -1,0 +1,306 @@
+//! `par tokenize` and `par tokenizer train` as a user runs them, with the bad inputs of the
+//! tokenizer issue: corrupt and truncated images, grayscale / RGBA / 16-bit images, images
+//! smaller than the crop, empty class folders, missing directories, wrong `.npy` files, code ids
+//! beyond the codebook.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use burn::prelude::*;
+use par_tokenizer::VqTokenizerConfig;
+
+fn par(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_par")).args(args).output().expect("par should start")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A tiny RGB tokenizer in our self-describing format (8×8 codes for 16 px views).
+fn tokenizer(dir: &Path) -> PathBuf {
+    let config = VqTokenizerConfig::new()
+        .with_image_channels(3)
+        .with_base_channels(8)
+        .with_channel_mult(vec![1, 2])
+        .with_num_res_blocks(1)
+        .with_z_channels(8)
+        .with_codebook_size(64)
+        .with_codebook_dim(4)
+        .with_norm_groups(4);
+    let path = dir.join("tok.safetensors");
+    config.init(&Device::flex()).unwrap().save(&path).unwrap();
+    path
+}
+
+/// An ImageFolder with every awkward image kind the loader must handle.
+fn awkward_folder(dir: &Path) -> PathBuf {
+    let root = dir.join("images");
+    for c in ["a_rgb", "b_modes", "c_broken"] {
+        std::fs::create_dir_all(root.join(c)).unwrap();
+    }
+    image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([x as u8 * 5, y as u8 * 7, 90]))
+        .save(root.join("a_rgb/big.png"))
+        .unwrap();
+    image::RgbImage::from_fn(9, 7, |x, y| image::Rgb([x as u8 * 20, y as u8 * 30, 10]))
+        .save(root.join("a_rgb/tiny.png"))
+        .unwrap();
+    image::RgbImage::from_fn(20, 20, |x, _| image::Rgb([x as u8, 3, 4]))
+        .save(root.join("a_rgb/photo.jpg"))
+        .unwrap();
+    image::GrayImage::from_fn(20, 24, |x, y| image::Luma([(x * y) as u8]))
+        .save(root.join("b_modes/gray.png"))
+        .unwrap();
+    image::RgbaImage::from_fn(20, 20, |x, _| image::Rgba([x as u8 * 9, 1, 2, 17]))
+        .save(root.join("b_modes/rgba.png"))
+        .unwrap();
+    image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_fn(20, 20, |x, y| {
+        image::Luma([(x * 3000 + y) as u16])
+    })
+    .save(root.join("b_modes/deep16.png"))
+    .unwrap();
+    image::ImageBuffer::<image::Rgb<u16>, Vec<u16>>::from_fn(20, 20, |x, _| {
+        image::Rgb([x as u16 * 3000, 0, 65535])
+    })
+    .save(root.join("b_modes/rgb16.png"))
+    .unwrap();
+    std::fs::write(root.join("c_broken/garbage.png"), b"this is not an image at all").unwrap();
+    let good = std::fs::read(root.join("a_rgb/big.png")).unwrap();
+    std::fs::write(root.join("c_broken/truncated.png"), &good[..good.len() / 2]).unwrap();
+    image::RgbImage::from_fn(20, 20, |_, _| image::Rgb([1, 2, 3]))
+        .save(root.join("c_broken/fine.png"))
+        .unwrap();
+    root
+}
+
+#[test]
+fn tokenize_converts_odd_images_and_skips_broken_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, tok) = (awkward_folder(dir.path()), tokenizer(dir.path()));
+    let out = dir.path().join("out");
+    let o = par(&[
+        "tokenize",
+        "--images",
+        s(&root),
+        "--tokenizer",
+        s(&tok),
+        "--image-size",
+        "16",
+        "--ten-crop",
+        "--format",
+        "both",
+        "--out",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("garbage.png") && err.contains("truncated.png"),
+        "warnings name the files: {err}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("tokenize.json")).unwrap()).unwrap();
+    assert_eq!(report["num_images"], 8, "10 files, 2 broken");
+    assert_eq!(report["skipped"].as_array().unwrap().len(), 2);
+    assert_eq!(report["classes"], serde_json::json!(["a_rgb", "b_modes", "c_broken"]));
+    let store = par_data::CodeStore::open(&out).unwrap();
+    let (codes, labels) = store.load_all(|_| {}).unwrap();
+    assert_eq!(labels, [0, 0, 0, 1, 1, 1, 1, 2]);
+    assert_eq!(codes.len(), 8 * 10 * 64);
+    assert!(
+        out.join("imagenet16_codes/7.npy").is_file()
+            && !out.join("imagenet16_codes/8.npy").exists()
+    );
+
+    // --strict: the first broken file is fatal, named, and nothing final is written.
+    let strict = dir.path().join("strict");
+    let o = par(&[
+        "tokenize",
+        "--images",
+        s(&root),
+        "--tokenizer",
+        s(&tok),
+        "--image-size",
+        "16",
+        "--strict",
+        "--out",
+        s(&strict),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("garbage.png"), "{}", stderr(&o));
+    assert!(!strict.join("codes.parc").exists() && !strict.join("tokenize.json").exists());
+
+    // A finished output folder is not overwritten.
+    let o = par(&[
+        "tokenize",
+        "--images",
+        s(&root),
+        "--tokenizer",
+        s(&tok),
+        "--image-size",
+        "16",
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("finished job"), "{}", stderr(&o));
+}
+
+#[test]
+fn tokenize_rejects_bad_folders_and_settings_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = tokenizer(dir.path());
+    let root = dir.path().join("tree");
+    std::fs::create_dir_all(root.join("empty_class")).unwrap();
+    std::fs::create_dir_all(root.join("full")).unwrap();
+    image::RgbImage::new(16, 16).save(root.join("full/x.png")).unwrap();
+    let out = dir.path().join("out");
+    let run = |extra: &[&str]| {
+        let mut a =
+            vec!["tokenize", "--tokenizer", s(&tok), "--image-size", "16", "--out", s(&out)];
+        a.extend_from_slice(extra);
+        par(&a)
+    };
+    let o = run(&["--images", s(&root)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("empty_class") && stderr(&o).contains("no image files"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["--images", s(&root), "--allow-empty-classes", "--format", "compact"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let store = par_data::CodeStore::open(&out).unwrap();
+    assert_eq!(store.sample(0).unwrap().1, 1, "the empty class keeps id 0");
+    let o = run(&["--images", s(&dir.path().join("no_such_dir"))]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("no_such_dir"), "{}", stderr(&o));
+    let o = run(&["--images", s(&root), "--image-size", "12"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = run(&["--idx", s(&dir.path().join("no_idx"))]);
+    assert!(stderr(&o).contains("train-images-idx3-ubyte"), "{}", stderr(&o));
+}
+
+#[test]
+fn tokenize_idx_and_decode_wrong_arrays() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = tokenizer(dir.path());
+    // A 3-image IDX set (28×28) with gzip images and raw labels.
+    let idx = dir.path().join("fashion");
+    std::fs::create_dir_all(&idx).unwrap();
+    let mut images = vec![0u8, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 28, 0, 0, 0, 28];
+    images.extend((0..3 * 784).map(|i| (i % 256) as u8));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&images).unwrap();
+    std::fs::write(idx.join("train-images-idx3-ubyte.gz"), gz.finish().unwrap()).unwrap();
+    std::fs::write(idx.join("train-labels-idx1-ubyte"), [0, 0, 8, 1, 0, 0, 0, 3, 9, 0, 4]).unwrap();
+    let out = dir.path().join("codes");
+    let o = par(&[
+        "tokenize",
+        "--idx",
+        s(&idx),
+        "--tokenizer",
+        s(&tok),
+        "--image-size",
+        "16",
+        "--out",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let store = par_data::CodeStore::open(&out).unwrap();
+    assert_eq!(store.info().classes[9], "Ankle boot");
+    assert_eq!((store.info().views, store.load_all(|_| {}).unwrap().1), (2, vec![9, 0, 4]));
+
+    // par decode with wrong arrays: float dtype, bad shape, ids ≥ codebook.
+    let png = dir.path().join("grid.png");
+    for (name, bytes, needle) in [
+        ("float.npy", par_data::npy::encode(&[1, 64], &[0.5f32; 64]), "integer"),
+        ("shape.npy", par_data::npy::encode(&[2, 3, 4, 5], &[0i64; 120]), "shape"),
+        ("range.npy", par_data::npy::encode(&[1, 64], &[64i64; 64]), "codebook"),
+    ] {
+        let f = dir.path().join(name);
+        std::fs::write(&f, bytes).unwrap();
+        let o = par(&["decode", "--codes", s(&f), "--tokenizer", s(&tok), "--out", s(&png)]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains(name) && stderr(&o).contains(needle), "{name}: {}", stderr(&o));
+        assert!(!png.exists());
+    }
+    let f = dir.path().join("ok.npy");
+    std::fs::write(&f, par_data::npy::encode(&[2, 64], &[3i64; 128])).unwrap();
+    let o = par(&["decode", "--codes", s(&f), "--tokenizer", s(&tok), "--out", s(&png)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(image::open(&png).unwrap().width(), 32);
+}
+
+#[test]
+fn tokenizer_train_runs_resumes_and_refuses_a_second_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("imgs");
+    for (c, n) in [("x", 5), ("y", 5)] {
+        std::fs::create_dir_all(root.join(c)).unwrap();
+        for i in 0..n {
+            image::RgbImage::from_fn(16, 16, |x, y| {
+                image::Rgb([(x * 16) as u8, (y * i * 3) as u8, 40])
+            })
+            .save(root.join(c).join(format!("{i}.png")))
+            .unwrap();
+        }
+    }
+    let cfg = dir.path().join("tok.json");
+    let config = serde_json::json!({
+        "image_channels": 3, "base_channels": 8, "channel_mult": [1, 2], "num_res_blocks": 1,
+        "z_channels": 8, "codebook_size": 64, "codebook_dim": 4, "norm_groups": 4,
+        "commitment_weight": 0.25
+    });
+    std::fs::write(&cfg, config.to_string()).unwrap();
+    let out = dir.path().join("run");
+    let base = [
+        "tokenizer",
+        "train",
+        "--images",
+        s(&root),
+        "--config",
+        s(&cfg),
+        "--image-size",
+        "16",
+        "--held-out",
+        "2",
+        "--batch-size",
+        "4",
+        "--checkpoint-every",
+        "2",
+        "--out",
+        s(&out),
+    ];
+    let mut a = base.to_vec();
+    a.extend(["--steps", "2"]);
+    let o = par(&a);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("PSNR"), "{}", stderr(&o));
+    let o = par(&a);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--resume"), "{}", stderr(&o));
+    let mut b = base.to_vec();
+    b.extend(["--steps", "4", "--resume"]);
+    let o = par(&b);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["steps"], 4);
+    assert!(report["held_out"]["psnr_db"].as_f64().unwrap() > 0.0);
+    let o = par(&[
+        "decode",
+        "--codes",
+        s(&dir.path().join("none.npy")),
+        "--tokenizer",
+        s(&out.join("tokenizer.safetensors")),
+        "--out",
+        s(&dir.path().join("g.png")),
+    ]);
+    assert!(stderr(&o).contains("none.npy"), "{}", stderr(&o));
+}

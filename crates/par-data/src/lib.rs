@@ -1,0 +1,33 @@
+//! Image datasets and pre-tokenized code stores (PAR-SPEC.md §5.1):
+//!
+//! - inputs: an ImageFolder tree ([`ImageFolder`], class id = index of the sorted folder name, as
+//!   torchvision) or MNIST-style IDX files ([`IdxImages`], `.gz` or raw);
+//! - augmentation exactly as LlamaGen's `extract_codes_c2i.py`: ADM centre crop
+//!   ([`adm_center_crop`], Pillow's BOX / BICUBIC resampling reproduced bit for bit on 8-bit
+//!   images) to `image_size · crop_range`, then [`ten_crop`] (4 corners + centre, and the same of
+//!   the horizontal flip) or centre + flip;
+//! - outputs: the LlamaGen/PAR layout of one `.npy` per image ([`llamagen`]) and a compact single
+//!   file ([`compact`], format in `docs/data.md`), both read back by [`CodeStore`].
+#![warn(missing_docs)]
+
+mod crop;
+mod error;
+mod folder;
+mod idx;
+mod imageset;
+pub mod npy;
+mod pixels;
+mod resample;
+mod store;
+
+pub mod compact;
+pub mod llamagen;
+
+pub use crop::{Augmentation, adm_center_crop, augment, crop_size, five_crop_offsets, ten_crop};
+pub use error::DataError;
+pub use folder::{IMAGE_EXTENSIONS, ImageFolder};
+pub use idx::{IdxImages, IdxSplit, read_idx_labels};
+pub use imageset::ImageSet;
+pub use pixels::{PixelImage, load_image};
+pub use resample::{Filter, resize};
+pub use store::{COMPACT_FILE, CodeStore, CodeStoreInfo, REPORT_FILE};

@@ -1,0 +1,130 @@
+//! A small Fashion-MNIST classifier (Burn CNN) that scores generated samples: the demo reports
+//! the fraction of samples classified as the class they were generated for.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
+};
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use burn::tensor::activation::relu;
+use indicatif::ProgressBar;
+use par_data::ImageSet;
+
+use crate::plan::BatchPlan;
+
+/// conv 3×3 (1→32) → BatchNorm → ReLU → max-pool 2 → conv 3×3 (32→64) → BatchNorm → ReLU →
+/// max-pool 2 → linear (64·8·8 → 96) → ReLU → dropout 0.2 → linear (96 → 10), on 32×32
+/// grayscale images in `[−1, 1]` (the tokenizer's input convention). 413 k parameters.
+#[derive(Module, Debug)]
+pub struct Classifier {
+    conv1: Conv2d,
+    norm1: BatchNorm,
+    conv2: Conv2d,
+    norm2: BatchNorm,
+    pool: MaxPool2d,
+    fc1: Linear,
+    fc2: Linear,
+    dropout: Dropout,
+}
+
+impl Classifier {
+    /// A randomly initialised classifier for `classes` classes.
+    pub fn new(classes: usize, device: &Device) -> Self {
+        let conv = |i, o| {
+            Conv2dConfig::new([i, o], [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(device)
+        };
+        Self {
+            conv1: conv(1, 32),
+            norm1: BatchNormConfig::new(32).init(device),
+            conv2: conv(32, 64),
+            norm2: BatchNormConfig::new(64).init(device),
+            pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+            fc1: LinearConfig::new(64 * 8 * 8, 96).init(device),
+            fc2: LinearConfig::new(96, classes).init(device),
+            dropout: DropoutConfig::new(0.2).init(),
+        }
+    }
+
+    /// Class logits.
+    ///
+    /// # Shapes
+    ///
+    /// - images: `[batch, 1, 32, 32]`; output `[batch, classes]`
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        let x = self.pool.forward(relu(self.norm1.forward(self.conv1.forward(images))));
+        let x = self.pool.forward(relu(self.norm2.forward(self.conv2.forward(x))));
+        let [b, c, h, w] = x.dims();
+        let x = self.dropout.forward(relu(self.fc1.forward(x.reshape([b, c * h * w]))));
+        self.fc2.forward(x)
+    }
+
+    /// Predicted class of each image (no dropout).
+    pub fn predict(&self, set: &ImageSet, device: &Device) -> Vec<u32> {
+        let model = self.valid();
+        let mut out = Vec::with_capacity(set.len());
+        let all: Vec<usize> = (0..set.len()).collect();
+        for chunk in all.chunks(256) {
+            let x = images(set, chunk, device);
+            let ids =
+                model.forward(x).argmax(1).into_data().try_into_vec_as::<i64>().expect("int ids");
+            out.extend(ids.into_iter().map(|v| v as u32));
+        }
+        out
+    }
+
+    /// Fraction of `set` classified as its label.
+    pub fn accuracy(&self, set: &ImageSet, device: &Device) -> f64 {
+        let p = self.predict(set, device);
+        p.iter().zip(&set.labels).filter(|(a, b)| a == b).count() as f64 / set.len().max(1) as f64
+    }
+}
+
+fn images(set: &ImageSet, indices: &[usize], device: &Device) -> Tensor<4> {
+    let s = set.size;
+    let data = set.batch_chw(indices, &vec![false; indices.len()]);
+    Tensor::from_data(TensorData::new(data, [indices.len(), set.channels, s, s]), device)
+}
+
+/// Trains the classifier: Adam (lr 2e-3, cosine decay to 0), batches of 64, random horizontal
+/// flips, `epochs` passes over `train`, seeded.
+pub fn train_classifier(
+    train: &ImageSet,
+    epochs: usize,
+    seed: u64,
+    device: &Device,
+    progress: &ProgressBar,
+) -> Classifier {
+    let ad = device.clone().autodiff();
+    ad.seed(seed);
+    let classes = train.labels.iter().max().map_or(1, |&m| m as usize + 1);
+    let mut model = Classifier::new(classes, &ad);
+    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+    let batch = 64;
+    let plan = BatchPlan::new(train.len(), batch, seed);
+    let steps = epochs * train.len() / batch;
+    progress.set_length(steps as u64);
+    let loss_fn = burn::nn::loss::CrossEntropyLossConfig::new().init(&ad);
+    for step in 0..steps {
+        let (idx, flips) = plan.batch(step, true);
+        let s = train.size;
+        let x = Tensor::<4>::from_data(
+            TensorData::new(train.batch_chw(&idx, &flips), [idx.len(), 1, s, s]),
+            &ad,
+        );
+        let y: Vec<i64> = idx.iter().map(|&i| train.labels[i] as i64).collect();
+        let y = Tensor::<1, Int>::from_data(TensorData::new(y, [idx.len()]), &ad);
+        let loss = loss_fn.forward(model.forward(x), y);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let lr = crate::par::WarmupCosine { base_lr: 2e-3, warmup_steps: 0, total_steps: steps }
+            .lr(step);
+        model = optim.step(lr, model, grads);
+        progress.inc(1);
+    }
+    model.valid()
+}

@@ -1,0 +1,360 @@
+//! Pre-tokenization (`par tokenize`, PAR-SPEC.md §5.1): images → views (ten-crop or centre +
+//! flip) → VQ codes, written as a compact store and/or the LlamaGen layout.
+//!
+//! The job runs in chunks of `chunk_size` images. A finished chunk is a compact file in
+//! `{out}/.tokenize/` (and, for the LlamaGen layout, its `.npy` files); a killed run skips the
+//! finished chunks when started again with the same settings, and the final files are identical to
+//! an uninterrupted run's (each chunk's content depends only on its images). Images are decoded in
+//! parallel (rayon), views encoded in batches on the chosen device.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use indicatif::ProgressBar;
+use par_data::compact::{self, CompactHeader, CompactReader};
+use par_data::llamagen::LlamaGenDirs;
+use par_data::{Augmentation, DataError, IdxImages, ImageFolder, PixelImage, augment, load_image};
+use par_tokenizer::VqTokenizer;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+use crate::checkpoint::{read_json, write_json};
+
+/// Where the images come from.
+#[derive(Debug)]
+pub enum Source {
+    /// An ImageFolder tree.
+    Folder(ImageFolder),
+    /// An IDX split in memory (MNIST, Fashion-MNIST) with its class names.
+    Idx {
+        /// The directory, for the report.
+        dir: PathBuf,
+        /// The images.
+        images: IdxImages,
+        /// Class names (10 for (Fashion-)MNIST).
+        classes: Vec<String>,
+    },
+}
+
+impl Source {
+    fn len(&self) -> usize {
+        match self {
+            Source::Folder(f) => f.samples.len(),
+            Source::Idx { images, .. } => images.len(),
+        }
+    }
+
+    fn classes(&self) -> Vec<String> {
+        match self {
+            Source::Folder(f) => f.classes.clone(),
+            Source::Idx { classes, .. } => classes.clone(),
+        }
+    }
+
+    /// Image `i` with `channels` channels and its label.
+    fn load(&self, i: usize, channels: usize) -> Result<(PixelImage, u32), DataError> {
+        match self {
+            Source::Folder(f) => {
+                let (path, label) = &f.samples[i];
+                Ok((load_image(path, channels)?, *label))
+            }
+            Source::Idx { images, .. } => {
+                let im = images.image(i);
+                let im = if channels == 3 {
+                    PixelImage {
+                        channels: 3,
+                        data: im.data.iter().flat_map(|&v| [v, v, v]).collect(),
+                        ..im
+                    }
+                } else {
+                    im
+                };
+                Ok((im, images.labels[i] as u32))
+            }
+        }
+    }
+
+    fn path_of(&self, i: usize) -> String {
+        match self {
+            Source::Folder(f) => f.samples[i].0.display().to_string(),
+            Source::Idx { dir, .. } => format!("{} image {i}", dir.display()),
+        }
+    }
+}
+
+/// Which files to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// `{out}/codes.parc` (docs/data.md).
+    Compact,
+    /// `{out}/{name}_codes/{idx}.npy` + `{out}/{name}_labels/{idx}.npy` (reference layout).
+    Llamagen,
+    /// Both.
+    Both,
+}
+
+/// Settings of a pre-tokenization job (all but `batch_size` and `strict` must match to resume).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenizeSettings {
+    /// Side of the encoded views in pixels.
+    pub image_size: usize,
+    /// Ten-crop or centre + flip.
+    pub augmentation: Augmentation,
+    /// Files to write.
+    pub format: OutputFormat,
+    /// Prefix of the LlamaGen folders (`{name}_codes`).
+    pub name: String,
+    /// Images per resumable chunk.
+    pub chunk_size: usize,
+    /// Source description (path).
+    pub source: String,
+    /// Images in the source.
+    pub source_images: usize,
+    /// The tokenizer checkpoint.
+    pub tokenizer: PathBuf,
+}
+
+/// One skipped image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Skipped {
+    /// The file.
+    pub path: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// `tokenize.json`: what the job wrote.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenizeReport {
+    /// The job's settings.
+    pub settings: TokenizeSettings,
+    /// Samples written.
+    pub num_images: usize,
+    /// Views per sample.
+    pub views: usize,
+    /// Code grid.
+    pub grid: [usize; 2],
+    /// Codebook entries.
+    pub codebook_size: usize,
+    /// Class names.
+    pub classes: Vec<String>,
+    /// Unreadable images left out (warned and counted).
+    pub skipped: Vec<Skipped>,
+    /// Wall time of this process, seconds.
+    pub seconds: f64,
+    /// Images per second of this process.
+    pub images_per_second: f64,
+}
+
+const WORK_DIR: &str = ".tokenize";
+
+fn chunk_file(out: &Path, i: usize) -> PathBuf {
+    out.join(WORK_DIR).join(format!("chunk-{i:06}.parc"))
+}
+
+fn data_err(e: DataError) -> TrainError {
+    TrainError::Config(e.to_string())
+}
+
+/// Encodes views `[n, C, S, S]` (as `PixelImage`s) in batches; returns `n · h · w` codes.
+fn encode_views(
+    model: &VqTokenizer,
+    views: &[PixelImage],
+    batch: usize,
+    device: &Device,
+) -> Vec<u32> {
+    let mut codes = Vec::new();
+    for part in views.chunks(batch.max(1)) {
+        let (c, s) = (part[0].channels, part[0].width);
+        let data: Vec<f32> = part.iter().flat_map(|v| v.to_chw_signed()).collect();
+        let x = Tensor::<4>::from_data(TensorData::new(data, [part.len(), c, s, s]), device);
+        let ids = model.encode(x).into_data().try_into_vec_as::<i64>().expect("int codes");
+        codes.extend(ids.into_iter().map(|v| v as u32));
+    }
+    codes
+}
+
+/// Runs (or resumes) a pre-tokenization job into `out`.
+///
+/// `strict` makes an unreadable image fatal; otherwise it is skipped with a warning on the
+/// progress bar and listed in the report. `batch_size` is in images (each contributes its views).
+///
+/// # Errors
+///
+/// [`TrainError`]: an output folder holding another job or a finished one, a fatal image error,
+/// I/O; [`TrainError::Interrupted`] when `stop(chunks done)` returns true before a chunk
+/// (Ctrl-C; finished chunks are kept).
+#[allow(clippy::too_many_arguments)]
+pub fn tokenize(
+    source: &Source,
+    model: &VqTokenizer,
+    settings: &TokenizeSettings,
+    out: &Path,
+    batch_size: usize,
+    strict: bool,
+    device: &Device,
+    progress: &ProgressBar,
+    stop: &dyn Fn(usize) -> bool,
+) -> Result<TokenizeReport, TrainError> {
+    let config = model.config().clone();
+    if settings.image_size % config.downsample_factor() != 0 || settings.chunk_size == 0 {
+        return Err(TrainError::Config(format!(
+            "image size {} is not a multiple of the tokenizer's down-sampling factor {} (or chunk size 0)",
+            settings.image_size,
+            config.downsample_factor()
+        )));
+    }
+    let report_path = out.join(par_data::REPORT_FILE);
+    if report_path.is_file() {
+        return Err(TrainError::Config(format!(
+            "{} already holds a finished job ({}); choose another --out",
+            out.display(),
+            report_path.display()
+        )));
+    }
+    let work = out.join(WORK_DIR);
+    std::fs::create_dir_all(&work).map_err(|e| TrainError::io(&work, e))?;
+    let manifest = work.join("manifest.json");
+    if manifest.is_file() {
+        let previous: TokenizeSettings = read_json(&manifest)?;
+        if &previous != settings {
+            return Err(TrainError::Config(format!(
+                "{} holds an unfinished job with other settings ({}); finish it with the same flags or choose another --out",
+                out.display(),
+                manifest.display()
+            )));
+        }
+    } else {
+        write_json(&manifest, settings)?;
+    }
+    let grid = settings.image_size / config.downsample_factor();
+    let views = settings.augmentation.views();
+    let classes = source.classes();
+    let dirs = LlamaGenDirs::new(out, &settings.name);
+    let n = source.len();
+    let chunks = n.div_ceil(settings.chunk_size);
+    let model = model.valid();
+    progress.set_length(n as u64);
+    let t0 = std::time::Instant::now();
+    let (mut written, mut encoded_here) = (0usize, 0usize);
+    let mut skipped: Vec<Skipped> = Vec::new();
+    let skipped_file = work.join("skipped.json");
+    if skipped_file.is_file() {
+        skipped = read_json(&skipped_file)?;
+    }
+    for c in 0..chunks {
+        let range = c * settings.chunk_size..((c + 1) * settings.chunk_size).min(n);
+        let file = chunk_file(out, c);
+        if file.is_file() {
+            written += CompactReader::open(&file).map_err(data_err)?.header().num_images;
+            progress.inc(range.len() as u64);
+            continue;
+        }
+        if stop(c) {
+            return Err(TrainError::Interrupted { step: c });
+        }
+        let loaded: Vec<(usize, Result<(Vec<PixelImage>, u32), DataError>)> = range
+            .clone()
+            .into_par_iter()
+            .map(|i| {
+                (
+                    i,
+                    source.load(i, config.image_channels).map(|(im, l)| {
+                        (augment(&im, settings.image_size, settings.augmentation), l)
+                    }),
+                )
+            })
+            .collect();
+        let mut kept_views = Vec::new();
+        let mut labels = Vec::new();
+        let mut new_skips = Vec::new();
+        for (i, r) in loaded {
+            match r {
+                Ok((v, l)) => {
+                    kept_views.extend(v);
+                    labels.push(l);
+                }
+                Err(e) if !strict => {
+                    progress.suspend(|| eprintln!("warning: skipping {e}"));
+                    new_skips.push(Skipped { path: source.path_of(i), reason: e.to_string() });
+                }
+                Err(e) => {
+                    return Err(TrainError::Config(format!(
+                        "{e} (without --strict it would be skipped)"
+                    )));
+                }
+            }
+        }
+        let codes = encode_views(&model, &kept_views, batch_size * views, device);
+        let header = CompactHeader {
+            version: compact::VERSION,
+            num_images: labels.len(),
+            views,
+            grid: [grid, grid],
+            codebook_size: config.codebook_size,
+            code_dtype: CompactHeader::dtype_for(config.codebook_size).into(),
+            classes: classes.clone(),
+            meta: serde_json::Value::Null,
+        };
+        if matches!(settings.format, OutputFormat::Llamagen | OutputFormat::Both) {
+            let per = views * grid * grid;
+            for (k, l) in labels.iter().enumerate() {
+                dirs.write(written + k, &codes[k * per..(k + 1) * per], views, *l)
+                    .map_err(data_err)?;
+            }
+        }
+        if !new_skips.is_empty() {
+            skipped.extend(new_skips);
+            write_json(&skipped_file, &skipped)?;
+        }
+        let bytes = compact::encode(&file, &header, &labels, &codes).map_err(data_err)?;
+        par_store::write_atomic(&file, &bytes).map_err(|e| TrainError::io(&file, e))?;
+        written += labels.len();
+        encoded_here += range.len();
+        progress.inc(range.len() as u64);
+    }
+    if matches!(settings.format, OutputFormat::Compact | OutputFormat::Both) {
+        let (mut labels, mut codes) = (Vec::with_capacity(written), Vec::new());
+        for c in 0..chunks {
+            let r = CompactReader::open(&chunk_file(out, c)).map_err(data_err)?;
+            codes.extend(r.read_range(0, r.header().num_images).map_err(data_err)?);
+            labels.extend_from_slice(r.labels());
+        }
+        let header = CompactHeader {
+            version: compact::VERSION,
+            num_images: written,
+            views,
+            grid: [grid, grid],
+            codebook_size: config.codebook_size,
+            code_dtype: CompactHeader::dtype_for(config.codebook_size).into(),
+            classes: classes.clone(),
+            meta: serde_json::json!({
+                "source": settings.source,
+                "image_size": settings.image_size,
+                "augmentation": settings.augmentation,
+                "tokenizer": settings.tokenizer,
+                "tokenizer_config": config,
+            }),
+        };
+        let path = out.join(par_data::COMPACT_FILE);
+        let bytes = compact::encode(&path, &header, &labels, &codes).map_err(data_err)?;
+        par_store::write_atomic(&path, &bytes).map_err(|e| TrainError::io(&path, e))?;
+    }
+    let seconds = t0.elapsed().as_secs_f64();
+    let report = TokenizeReport {
+        settings: settings.clone(),
+        num_images: written,
+        views,
+        grid: [grid, grid],
+        codebook_size: config.codebook_size,
+        classes,
+        skipped,
+        seconds,
+        images_per_second: if seconds > 0.0 { encoded_here as f64 / seconds } else { 0.0 },
+    };
+    write_json(&report_path, &report)?;
+    std::fs::remove_dir_all(&work).map_err(|e| TrainError::io(&work, e))?;
+    Ok(report)
+}

@@ -1,0 +1,7 @@
+//! Training of the VQ tokenizer (`par tokenizer train`, PAR-SPEC.md §6.2).
+
+mod discriminator;
+mod trainer;
+
+pub use discriminator::{PatchDiscriminator, Stage, hinge_d_loss, hinge_g_loss};
+pub use trainer::{HeldOutReport, StepLog, VqReport, VqTrainConfig, evaluate, train_tokenizer};

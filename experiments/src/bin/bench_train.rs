@@ -1,0 +1,116 @@
+//! Training throughput (image tokens/s) of PAR (issue: GPT-B at a 16×16 grid, PAR-4×, batch 8,
+//! f32, on flex and ndarray; the official PyTorch code on the 2-core machine: 8.07 s/step,
+//! 254 tokens/s). Random codes (throughput does not depend on them); full AdamW steps with global
+//! clipping through the same loop as `train_par_*` (checkpointing off).
+//!
+//! `cargo run --release -p experiments --bin bench_train -- --backend flex [--preset gpt-b]`
+#![recursion_limit = "256"]
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use experiments::write_atomic;
+use indicatif::ProgressBar;
+use par_device::DeviceArgs;
+use par_model::Preset;
+use par_train::par::{CodeDataset, ParTrainConfig, train_par};
+
+#[derive(Parser)]
+#[command(about = "Benchmark PAR training throughput")]
+struct Args {
+    #[command(flatten)]
+    device: DeviceArgs,
+    /// Model size.
+    #[arg(long, value_enum, default_value = "gpt-b")]
+    preset: Preset,
+    /// Tokens per side.
+    #[arg(long, default_value_t = 16)]
+    grid: usize,
+    /// Parallel degree.
+    #[arg(long, default_value_t = 4)]
+    parallel: usize,
+    /// Codebook size (ImageNet VQ-16: 16384).
+    #[arg(long, default_value_t = 16384)]
+    vocab: usize,
+    /// Batch size.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Timed steps (after one warm-up step).
+    #[arg(long, default_value_t = 3)]
+    steps: usize,
+    /// Output directory.
+    #[arg(long, default_value = "runs/bench_train")]
+    out: PathBuf,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let device = args.device.device()?;
+    let backend = args.device.backend()?;
+    let model = args
+        .preset
+        .config(args.grid, args.parallel)
+        .with_vocab_size(args.vocab)
+        .with_num_classes(1000);
+    let n = args.grid * args.grid;
+    let samples = args.batch * 4;
+    let data = CodeDataset {
+        codes: (0..samples * n)
+            .map(|i| ((i as u64 * 2654435761) % args.vocab as u64) as u32)
+            .collect(),
+        labels: (0..samples as u32).map(|i| i % 1000).collect(),
+        views: 1,
+        tokens: n,
+    };
+    let empty = CodeDataset { codes: vec![], labels: vec![], views: 1, tokens: n };
+    let mut times = Vec::new();
+    for (i, steps) in [1, 1 + args.steps].into_iter().enumerate() {
+        let dir = tempfile::tempdir()?;
+        let cfg = ParTrainConfig::new()
+            .with_batch_size(args.batch)
+            .with_max_steps(Some(steps))
+            .with_checkpoint_every(1_000_000)
+            .with_val_every(1_000_000)
+            .with_log_every(1);
+        let r = train_par(
+            dir.path(),
+            &model,
+            &cfg,
+            &data,
+            &empty,
+            std::slice::from_ref(&device),
+            false,
+            &ProgressBar::hidden(),
+            &|_| false,
+        )?;
+        times.push(r.seconds);
+        eprintln!("run {i}: {steps} step(s) in {:.2} s", r.seconds);
+    }
+    // The first run is one step (warm-up, allocation); the difference is the timed steps.
+    let per_step = (times[1] - times[0]) / args.steps as f64;
+    let tokens_per_second = (args.batch * n) as f64 / per_step;
+    let report = serde_json::json!({
+        "benchmark": "bench_train",
+        "backend": backend,
+        "preset": args.preset,
+        "parameters": model.num_parameters(),
+        "grid": args.grid,
+        "parallel": args.parallel,
+        "batch": args.batch,
+        "dtype": "f32",
+        "seconds_per_step": per_step,
+        "image_tokens_per_second": tokens_per_second,
+        "reference_pytorch_2core": { "seconds_per_step": 8.07, "image_tokens_per_second": 254 },
+    });
+    write_atomic(
+        &args.out.join("bench_train.json"),
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
+    let md = format!(
+        "# bench_train ({backend}, {:?}, {}×{}, n = {}, batch {}, f32)\n\n| s / step | image tokens / s | PyTorch (2 cores) |\n|---|---|---|\n| {per_step:.2} | {tokens_per_second:.0} | 8.07 s, 254 tokens/s |\n",
+        args.preset, args.grid, args.grid, args.parallel, args.batch
+    );
+    write_atomic(&args.out.join("bench_train.md"), md.as_bytes())?;
+    print!("{md}");
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! The shared driver of the `train_par_*` binaries: the paper's Table 5 presets on pre-tokenized
+//! codes.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use par_data::CodeStore;
+use par_device::{Backend, DeviceArgs};
+use par_model::{ParTransformerConfig, Preset};
+use par_train::par::{CodeDataset, ParTrainConfig, Precision, train_par};
+
+/// Flags of `train_par_l`, `train_par_xl`, `train_par_xxl`, `train_par_3b`.
+#[derive(Debug, clap::Parser)]
+pub struct TrainParArgs {
+    /// Pre-tokenized codes: a `par tokenize` output folder (codes.parc) or a LlamaGen dump
+    /// (`…_codes/` + `…_labels/`).
+    #[arg(long)]
+    pub codes: PathBuf,
+    /// Validation codes (same formats) [default: no validation loss].
+    #[arg(long)]
+    pub val_codes: Option<PathBuf>,
+    /// Run directory: config.json, checkpoint/, model.safetensors, report.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Continue the run in --out from its checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Training settings as JSON (`ParTrainConfig`, missing fields = the preset's Table 5
+    /// values); the flags below override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Model config as JSON (`ParTransformerConfig`), instead of the preset.
+    #[arg(long)]
+    pub model_config: Option<PathBuf>,
+    /// Parallel degree n (regions); 1 = LlamaGen.
+    #[arg(long, default_value_t = 4)]
+    pub parallel: usize,
+    /// Device indices for data parallelism, e.g. 0,1,2,3 (GPU ordinals) [default: 0].
+    #[arg(long, value_delimiter = ',')]
+    pub devices: Option<Vec<usize>>,
+    /// Epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Global batch size.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Peak learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Stop after N steps (the schedule still spans the epochs).
+    #[arg(long)]
+    pub max_steps: Option<usize>,
+    /// EMA decay (off by default).
+    #[arg(long)]
+    pub ema: Option<f64>,
+    /// Compute precision [default: bf16 on cuda, f32 elsewhere].
+    #[arg(long, value_enum)]
+    pub precision: Option<Precision>,
+    /// Steps between checkpoints.
+    #[arg(long)]
+    pub checkpoint_every: Option<usize>,
+    /// Seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Backend, device index (when --devices is not given) and dtype.
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+/// Table 5 of the paper: (peak lr, global batch) per model size.
+pub fn table5(preset: Preset) -> (f64, usize) {
+    match preset {
+        Preset::GptXxl | Preset::GptXxxl | Preset::Gpt3b | Preset::Gpt1b => (2e-4, 512),
+        _ => (1e-4, 256),
+    }
+}
+
+fn tokenize_hint(path: &std::path::Path) -> String {
+    format!(
+        "no pre-tokenized codes at {}; make them with\n  par tokenize --images /data/imagenet/train --tokenizer vq_ds16_c2i.pt --tokenizer-preset vq-16 --image-size 384 --ten-crop --crop-range 1.1 --out {}",
+        path.display(),
+        path.display()
+    )
+}
+
+/// Runs a `train_par_*` binary for `preset`.
+///
+/// # Errors
+///
+/// A missing or empty code folder (with the `par tokenize` command that makes it), bad configs,
+/// and the training errors.
+pub fn run(preset: Preset, args: &TrainParArgs) -> anyhow::Result<()> {
+    let store = match CodeStore::open(&args.codes) {
+        Ok(s) if s.info().num_images > 0 => s,
+        Ok(_) => bail!("{}", tokenize_hint(&args.codes)),
+        Err(e) => bail!("{e}\n{}", tokenize_hint(&args.codes)),
+    };
+    let info = store.info().clone();
+    eprintln!(
+        "loading {} samples × {} views of {}×{} codes from {}",
+        info.num_images,
+        info.views,
+        info.grid[0],
+        info.grid[1],
+        store.path().display()
+    );
+    let train = CodeDataset::load(&store, 0..info.num_images)?;
+    let val = match &args.val_codes {
+        Some(p) => {
+            let s = CodeStore::open(p)?;
+            CodeDataset::load(&s, 0..s.info().num_images)?
+        }
+        None => {
+            CodeDataset { codes: vec![], labels: vec![], views: info.views, tokens: info.tokens() }
+        }
+    };
+    let mut model: ParTransformerConfig = match &args.model_config {
+        Some(p) => par_store::from_json_with_defaults(
+            &ParTransformerConfig::new(),
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )
+        .with_context(|| format!("{}: not a model config", p.display()))?,
+        None => preset
+            .config(info.grid[0], args.parallel)
+            .with_attn_dropout(0.1)
+            .with_token_dropout(0.1)
+            .with_resid_dropout(0.1)
+            .with_ffn_dropout(0.1),
+    };
+    if let Some(k) = info.codebook_size {
+        model.vocab_size = k;
+    }
+    if !info.classes.is_empty() {
+        model.num_classes = info.classes.len();
+    }
+    let (lr, batch) = table5(preset);
+    let defaults = ParTrainConfig::new().with_lr(lr).with_batch_size(batch);
+    let mut cfg = match &args.config {
+        Some(p) => par_store::from_json_with_defaults(
+            &defaults,
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )
+        .with_context(|| format!("{}: not a training config", p.display()))?,
+        None => defaults,
+    };
+    macro_rules! set {
+        ($($f:ident => $g:ident),*) => { $( if let Some(v) = args.$f { cfg.$g = v; } )* };
+    }
+    set!(epochs => epochs, batch_size => batch_size, lr => lr, checkpoint_every => checkpoint_every, seed => seed);
+    if args.max_steps.is_some() {
+        cfg.max_steps = args.max_steps;
+    }
+    if args.ema.is_some() {
+        cfg.ema_decay = args.ema;
+    }
+    let backend = args.device.backend()?;
+    cfg.precision = args.precision.unwrap_or(if backend == Backend::Cuda {
+        Precision::Bf16
+    } else {
+        Precision::F32
+    });
+    let indices =
+        args.devices.clone().unwrap_or_else(|| vec![args.device.device_index.unwrap_or(0)]);
+    let devices = indices
+        .iter()
+        .map(|&i| DeviceArgs { device_index: Some(i), ..args.device.clone() }.device())
+        .collect::<Result<Vec<_>, _>>()?;
+    eprintln!(
+        "{:?} n = {}: {} parameters, {} steps/epoch × {} epochs, batch {} over {} device(s), lr {:.1e}, {:?}",
+        preset,
+        model.parallel,
+        model.num_parameters(),
+        cfg.steps_per_epoch(train.len()),
+        cfg.epochs,
+        cfg.batch_size,
+        devices.len(),
+        cfg.lr,
+        cfg.precision
+    );
+    let progress = crate::progress_bar(cfg.total_steps(train.len()) as u64, "train");
+    let stop = crate::stop_flag();
+    let report = train_par(
+        &args.out,
+        &model,
+        &cfg,
+        &train,
+        &val,
+        &devices,
+        args.resume,
+        &progress,
+        &|_| stop.load(std::sync::atomic::Ordering::SeqCst),
+    )?;
+    progress.finish();
+    eprintln!(
+        "{} steps, {:.0} image tokens/s → {}",
+        report.steps,
+        report.tokens_per_second,
+        args.out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,250 @@
+//! The data pipeline against independent values: the ADM centre crop and ten-crop equal Pillow's
+//! output bit for bit (fixtures from `tests/golden/gen_crop_fixtures.py`); a pre-tokenization
+//! job stopped part-way and resumed writes exactly the files of an uninterrupted job; a tokenizer
+//! training run stopped and resumed ends with exactly the weights and losses of an uninterrupted
+//! run.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use indicatif::ProgressBar;
+use par_data::{
+    Augmentation, CodeStore, ImageFolder, ImageSet, PixelImage, adm_center_crop, ten_crop,
+};
+use par_tokenizer::VqTokenizerConfig;
+use par_train::TrainError;
+use par_train::tokenize::{OutputFormat, Source, TokenizeSettings, tokenize};
+use par_train::vq::{VqTrainConfig, train_tokenizer};
+
+fn fixture(name: &str) -> (Vec<usize>, Vec<u8>) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/crop").join(name);
+    let bytes = std::fs::read(path).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape = npy.shape().iter().map(|&d| d as usize).collect();
+    (shape, npy.into_vec::<u8>().unwrap())
+}
+
+fn image(name: &str) -> PixelImage {
+    let (shape, data) = fixture(name);
+    let channels = if shape.len() == 3 { shape[2] } else { 1 };
+    PixelImage { width: shape[1], height: shape[0], channels, data }
+}
+
+#[test]
+fn adm_centre_crop_equals_pillow() {
+    for (name, size) in
+        [("rgb_90x70", 32), ("gray_20x24", 32), ("rgb_300x200", 40), ("gray_33x33", 32)]
+    {
+        let got = adm_center_crop(&image(&format!("{name}.input.npy")), size);
+        let want = image(&format!("{name}.crop{size}.npy"));
+        assert_eq!(
+            (got.width, got.height, got.channels),
+            (want.width, want.height, want.channels),
+            "{name}"
+        );
+        let diff = got.data.iter().zip(&want.data).filter(|(a, b)| a != b).count();
+        assert_eq!(diff, 0, "{name}: {diff} of {} bytes differ from Pillow", want.data.len());
+    }
+}
+
+#[test]
+fn ten_crop_equals_torchvision_order() {
+    let source = image("rgb_300x200.crop40.npy");
+    let (shape, data) = fixture("rgb_300x200.tencrop32.npy");
+    assert_eq!(shape, [10, 32, 32, 3]);
+    let crops = ten_crop(&source, 32);
+    for (i, crop) in crops.iter().enumerate() {
+        assert_eq!(crop.data, data[i * 3072..(i + 1) * 3072], "crop {i}");
+    }
+    // The full path: crop range 1.25 of 32 = 40.
+    let views = par_data::augment(
+        &image("rgb_300x200.input.npy"),
+        32,
+        Augmentation::TenCrop { crop_range: 1.25 },
+    );
+    assert_eq!(views, crops);
+}
+
+/// Tests that draw initial weights hold this: Burn's generator is per backend, shared by the
+/// test threads, and the training test needs seeded initial weights.
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn tiny_tokenizer() -> VqTokenizerConfig {
+    VqTokenizerConfig::new()
+        .with_image_channels(3)
+        .with_base_channels(8)
+        .with_channel_mult(vec![1, 2])
+        .with_num_res_blocks(1)
+        .with_z_channels(8)
+        .with_codebook_size(64)
+        .with_codebook_dim(4)
+        .with_norm_groups(4)
+}
+
+/// A small ImageFolder: 3 classes, images of assorted sizes and modes.
+fn folder(dir: &Path) -> PathBuf {
+    let root = dir.join("images");
+    let mut k = 0u32;
+    for (class, count) in [("cat", 3), ("dog", 4), ("owl", 2)] {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        for i in 0..count {
+            k += 1;
+            let (w, h) = (14 + 7 * (k % 4), 18 + 5 * (k % 3));
+            let im = image::RgbImage::from_fn(w, h, |x, y| {
+                image::Rgb([(x * 9 + k) as u8, (y * 13) as u8, (k * 40) as u8])
+            });
+            im.save(root.join(class).join(format!("{i}.png"))).unwrap();
+        }
+    }
+    root
+}
+
+#[test]
+fn tokenize_resumed_equals_uninterrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = folder(dir.path());
+    let device = Device::flex();
+    let model = {
+        let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+        let model = tiny_tokenizer().init(&device).unwrap();
+        model.save(&dir.path().join("warm.safetensors")).unwrap(); // materialise the weights
+        model
+    };
+    let ckpt = dir.path().join("tok.safetensors");
+    model.save(&ckpt).unwrap();
+    let settings = TokenizeSettings {
+        image_size: 16,
+        augmentation: Augmentation::TenCrop { crop_range: 1.1 },
+        format: OutputFormat::Both,
+        name: "toy16".into(),
+        chunk_size: 2,
+        source: root.display().to_string(),
+        source_images: 9,
+        tokenizer: ckpt.clone(),
+    };
+    let source = Source::Folder(ImageFolder::scan(&root, false).unwrap());
+    let hidden = ProgressBar::hidden();
+    let a = dir.path().join("a");
+    let full =
+        tokenize(&source, &model, &settings, &a, 3, true, &device, &hidden, &|_| false).unwrap();
+    assert_eq!((full.num_images, full.views, full.grid), (9, 10, [8, 8]));
+
+    let b = dir.path().join("b");
+    let err = tokenize(&source, &model, &settings, &b, 3, true, &device, &hidden, &|c| c == 3)
+        .unwrap_err();
+    assert!(matches!(err, TrainError::Interrupted { step: 3 }), "{err}");
+    assert!(!b.join("codes.parc").exists(), "no final file before the job ends");
+    // Another job into the same folder is refused.
+    let other = TokenizeSettings { image_size: 32, ..settings.clone() };
+    assert!(tokenize(&source, &model, &other, &b, 3, true, &device, &hidden, &|_| false).is_err());
+    // A different batch size does not change the codes.
+    tokenize(&source, &model, &settings, &b, 1, true, &device, &hidden, &|_| false).unwrap();
+
+    assert_eq!(
+        std::fs::read(a.join("codes.parc")).unwrap(),
+        std::fs::read(b.join("codes.parc")).unwrap()
+    );
+    for i in 0..9 {
+        for sub in ["toy16_codes", "toy16_labels"] {
+            let f = format!("{sub}/{i}.npy");
+            assert_eq!(
+                std::fs::read(a.join(&f)).unwrap(),
+                std::fs::read(b.join(&f)).unwrap(),
+                "{f}"
+            );
+        }
+    }
+    assert!(!b.join(".tokenize").exists());
+
+    // Both formats read back the same samples; labels follow the sorted class folders.
+    let compact = CodeStore::open(&a).unwrap();
+    let llamagen = CodeStore::open(&a.join("toy16_codes")).unwrap();
+    assert_eq!(compact.info().classes, ["cat", "dog", "owl"]);
+    assert_eq!(llamagen.info().codebook_size, Some(64));
+    for i in 0..9 {
+        assert_eq!(compact.sample(i).unwrap(), llamagen.sample(i).unwrap());
+    }
+    assert_eq!(compact.load_all(|_| {}).unwrap().1, [0, 0, 0, 1, 1, 1, 1, 2, 2]);
+    // The codes are the tokenizer's codes of the ten views.
+    let (path, _) = &source_samples(&root)[4];
+    let views = par_data::augment(
+        &par_data::load_image(path, 3).unwrap(),
+        16,
+        Augmentation::TenCrop { crop_range: 1.1 },
+    );
+    let data: Vec<f32> = views.iter().flat_map(|v| v.to_chw_signed()).collect();
+    let x = Tensor::<4>::from_data(burn::tensor::TensorData::new(data, [10, 3, 16, 16]), &device);
+    let codes: Vec<u32> = model
+        .encode(x)
+        .into_data()
+        .try_into_vec_as::<i64>()
+        .unwrap()
+        .into_iter()
+        .map(|c| c as u32)
+        .collect();
+    assert_eq!(compact.sample(4).unwrap().0, codes);
+}
+
+fn source_samples(root: &Path) -> Vec<(PathBuf, u32)> {
+    ImageFolder::scan(root, false).unwrap().samples
+}
+
+fn toy_images(n: usize, seed: u32) -> ImageSet {
+    let images: Vec<PixelImage> = (0..n as u32)
+        .map(|k| {
+            let data =
+                (0..16 * 16 * 3).map(|i| ((i as u32 * 7 + k * 31 + seed) % 251) as u8).collect();
+            PixelImage { width: 16, height: 16, channels: 3, data }
+        })
+        .collect();
+    ImageSet::from_images(&images, (0..n as u32).map(|k| k % 3).collect())
+}
+
+#[test]
+fn tokenizer_training_resumed_equals_uninterrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::flex();
+    let (train, held) = (toy_images(10, 0), toy_images(4, 5));
+    let cfg = VqTrainConfig::new()
+        .with_steps(6)
+        .with_batch_size(4)
+        .with_lr(1e-3)
+        .with_disc_start(Some(3))
+        .with_disc_channels(4)
+        .with_disc_layers(2)
+        .with_checkpoint_every(2)
+        .with_log_every(1)
+        .with_seed(3);
+    let tok = tiny_tokenizer().with_entropy_loss_ratio(0.1);
+    let hidden = ProgressBar::hidden();
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let a = dir.path().join("a");
+    let full = train_tokenizer(&a, &tok, &cfg, &train, &held, &device, false, &hidden, &|_| false)
+        .unwrap();
+    assert_eq!(full.history.len(), 6);
+    assert!(
+        full.history[5].d_loss > 0.0 && full.history[1].d_loss == 0.0,
+        "discriminator from step 3"
+    );
+    assert!(full.history.iter().all(|h| h.loss.is_finite() && h.entropy != 0.0));
+
+    let b = dir.path().join("b");
+    let err = train_tokenizer(&b, &tok, &cfg, &train, &held, &device, false, &hidden, &|s| s == 3)
+        .unwrap_err();
+    assert!(matches!(err, TrainError::Interrupted { step: 3 }), "{err}");
+    let again = train_tokenizer(&b, &tok, &cfg, &train, &held, &device, false, &hidden, &|_| false)
+        .unwrap_err();
+    assert!(matches!(again, TrainError::Exists { step: 3, .. }), "{again}");
+    let resumed =
+        train_tokenizer(&b, &tok, &cfg, &train, &held, &device, true, &hidden, &|_| false).unwrap();
+    assert_eq!(resumed.history, full.history, "per-step losses");
+    assert_eq!(resumed.held_out, full.held_out);
+    let wa = par_store::StateDict::read(&a.join("tokenizer.safetensors")).unwrap();
+    let wb = par_store::StateDict::read(&b.join("tokenizer.safetensors")).unwrap();
+    assert_eq!(wa.tensors, wb.tensors, "final weights");
+    // The user-facing checkpoint is self-describing.
+    let loaded =
+        par_tokenizer::VqTokenizer::load(&a.join("tokenizer.safetensors"), None, &device).unwrap();
+    assert_eq!(loaded.config(), &tok);
+    assert!(a.join("reconstructions.png").is_file() && a.join("report.json").is_file());
+}
