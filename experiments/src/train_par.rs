@@ -93,7 +93,15 @@ pub fn run(preset: Preset, args: &TrainParArgs) -> anyhow::Result<()> {
     let store = match CodeStore::open(&args.codes) {
         Ok(s) if s.info().num_images > 0 => s,
         Ok(_) => bail!("{}", tokenize_hint(&args.codes)),
-        Err(e) => bail!("{e}\n{}", tokenize_hint(&args.codes)),
+        // Missing or empty: say how to make the codes; damaged: the reader's error names the file.
+        Err(e)
+            if !args.codes.exists()
+                || e.to_string().contains("no code dump")
+                || e.to_string().contains("no samples") =>
+        {
+            bail!("{e}\n{}", tokenize_hint(&args.codes))
+        }
+        Err(e) => return Err(e.into()),
     };
     let info = store.info().clone();
     eprintln!(

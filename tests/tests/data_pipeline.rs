@@ -121,6 +121,7 @@ fn tokenize_resumed_equals_uninterrupted() {
         source: root.display().to_string(),
         source_images: 9,
         tokenizer: ckpt.clone(),
+        tokenizer_fingerprint: 0, // filled in by the job
     };
     let source = Source::Folder(ImageFolder::scan(&root, false).unwrap());
     let hidden = ProgressBar::hidden();
@@ -213,7 +214,7 @@ fn tokenizer_training_resumed_equals_uninterrupted() {
         .with_disc_channels(4)
         .with_disc_layers(2)
         .with_checkpoint_every(2)
-        .with_log_every(1)
+        .with_log_every(4)
         .with_seed(3);
     let tok = tiny_tokenizer().with_entropy_loss_ratio(0.1);
     let hidden = ProgressBar::hidden();
@@ -221,9 +222,9 @@ fn tokenizer_training_resumed_equals_uninterrupted() {
     let a = dir.path().join("a");
     let full = train_tokenizer(&a, &tok, &cfg, &train, &held, &device, false, &hidden, &|_| false)
         .unwrap();
-    assert_eq!(full.history.len(), 6);
+    assert_eq!(full.history.len(), 2, "windows 1–4 and 5–6");
     assert!(
-        full.history[5].d_loss > 0.0 && full.history[1].d_loss == 0.0,
+        full.history[1].d_loss > 0.0 && full.history[1].g_adv != 0.0,
         "discriminator from step 3"
     );
     assert!(full.history.iter().all(|h| h.loss.is_finite() && h.entropy != 0.0));

@@ -127,7 +127,8 @@ fn config_round_trips_through_json() {
 #[test]
 fn resumed_run_reproduces_losses_and_weights() {
     let dir = tempfile::tempdir().unwrap();
-    let c = cfg().with_max_steps(Some(10)).with_ema_decay(Some(0.9));
+    // Logging windows of 4 steps, stopped mid-window at step 6.
+    let c = cfg().with_max_steps(Some(10)).with_ema_decay(Some(0.9)).with_log_every(4);
     let (train, val) = (toy(40), toy(10));
     let hidden = ProgressBar::hidden();
     let _g = lock();

@@ -115,6 +115,108 @@ pub fn encode(
     Ok(out)
 }
 
+/// Writes a store piece by piece (header and labels first, then the codes in sample order)
+/// through a temporary file that [`StreamWriter::finish`] renames into place: memory stays at one
+/// piece, and a reader never sees a partial store.
+pub struct StreamWriter {
+    path: PathBuf,
+    file: std::io::BufWriter<tempfile::NamedTempFile>,
+    header: CompactHeader,
+    written: usize,
+}
+
+impl StreamWriter {
+    /// Starts a store at `path` with its header and all labels.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Store`] if the label count differs from the header; [`DataError::Io`].
+    pub fn create(path: &Path, header: &CompactHeader, labels: &[u32]) -> Result<Self, DataError> {
+        if labels.len() != header.num_images {
+            return Err(DataError::store(
+                path,
+                format!("{} labels for {} samples", labels.len(), header.num_images),
+            ));
+        }
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
+        let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| DataError::io(dir, e))?;
+        let json = serde_json::to_vec(header).expect("header serialises");
+        let mut head = MAGIC.to_vec();
+        head.extend_from_slice(&(json.len() as u64).to_le_bytes());
+        head.extend_from_slice(&json);
+        head.resize(16 + pad8(json.len()), 0);
+        labels.iter().for_each(|l| head.extend_from_slice(&l.to_le_bytes()));
+        head.resize(pad8(head.len()), 0);
+        let mut file = std::io::BufWriter::new(tmp);
+        std::io::Write::write_all(&mut file, &head).map_err(|e| DataError::io(path, e))?;
+        Ok(Self { path: path.into(), file, header: header.clone(), written: 0 })
+    }
+
+    /// Appends the codes of whole samples (`k · views · tokens` ids).
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::CodeRange`] for an id not below the codebook size, [`DataError::Store`] for
+    /// a partial sample or too many samples; [`DataError::Io`].
+    pub fn append(&mut self, codes: &[u32]) -> Result<(), DataError> {
+        let per = self.header.views * self.header.tokens();
+        if codes.len() % per != 0 || self.written + codes.len() / per > self.header.num_images {
+            return Err(DataError::store(
+                &self.path,
+                format!(
+                    "{} codes do not complete samples of {per} within {}",
+                    codes.len(),
+                    self.header.num_images
+                ),
+            ));
+        }
+        if let Some((i, &c)) =
+            codes.iter().enumerate().find(|&(_, &c)| c as usize >= self.header.codebook_size)
+        {
+            return Err(DataError::CodeRange {
+                path: self.path.clone(),
+                code: c as i64,
+                position: self.written * per + i,
+                codebook_size: self.header.codebook_size,
+            });
+        }
+        let mut bytes = Vec::with_capacity(codes.len() * self.header.code_bytes());
+        if self.header.code_bytes() == 2 {
+            codes.iter().for_each(|&c| bytes.extend_from_slice(&(c as u16).to_le_bytes()));
+        } else {
+            codes.iter().for_each(|c| bytes.extend_from_slice(&c.to_le_bytes()));
+        }
+        std::io::Write::write_all(&mut self.file, &bytes)
+            .map_err(|e| DataError::io(&self.path, e))?;
+        self.written += codes.len() / per;
+        Ok(())
+    }
+
+    /// Checks that every sample was written, then renames the file into place (rw-r--r--).
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Store`] for missing samples; [`DataError::Io`].
+    pub fn finish(self) -> Result<(), DataError> {
+        if self.written != self.header.num_images {
+            return Err(DataError::store(
+                &self.path,
+                format!("{} of {} samples written", self.written, self.header.num_images),
+            ));
+        }
+        let path = self.path.clone();
+        let tmp = self.file.into_inner().map_err(|e| DataError::io(&path, e.into_error()))?;
+        #[cfg(unix)]
+        tmp.as_file()
+            .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .map_err(|e| DataError::io(&path, e))?;
+        tmp.as_file().sync_all().map_err(|e| DataError::io(&path, e))?;
+        tmp.persist(&path).map_err(|e| DataError::io(&path, e.error))?;
+        Ok(())
+    }
+}
+
 /// An open compact store; reads samples with positioned reads (no seeking state, shareable
 /// across threads).
 #[derive(Debug)]
@@ -302,6 +404,20 @@ mod tests {
             let err = CompactReader::open(&path).unwrap_err().to_string();
             assert!(err.contains(&format!("c{k}.parc")) && err.contains("truncated"), "{err}");
         }
+        // The streamed file equals the one-shot encoding.
+        let path = dir.path().join("stream.parc");
+        let codes: Vec<u32> = (0..3 * 12).map(|i| i as u32).collect();
+        let mut w = StreamWriter::create(&path, &header(3, 1000), &[1, 0, 1]).unwrap();
+        w.append(&codes[..12]).unwrap();
+        w.append(&codes[12..]).unwrap();
+        w.finish().unwrap();
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            encode(&path, &header(3, 1000), &[1, 0, 1], &codes).unwrap()
+        );
+        let mut w = StreamWriter::create(&path, &header(3, 1000), &[1, 0, 1]).unwrap();
+        w.append(&codes[..12]).unwrap();
+        assert!(w.finish().is_err(), "an incomplete store is not renamed into place");
         let path = dir.path().join("bad.parc");
         assert!(matches!(
             encode(&path, &header(1, 10), &[0], &[10; 12]),

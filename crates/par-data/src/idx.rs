@@ -70,7 +70,9 @@ fn parse_idx(path: &Path, bytes: Vec<u8>, rank: usize) -> Result<(Vec<usize>, Ve
         .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
         .collect();
     let header = 4 + 4 * rank;
-    let expected: usize = dims.iter().product();
+    let Some(expected) = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) else {
+        return Err(bad(format!("dimensions {dims:?} overflow")));
+    };
     if bytes.len() - header != expected {
         return Err(bad(format!(
             "dimensions {dims:?} need {expected} bytes of data, the file holds {}",

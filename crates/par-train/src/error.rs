@@ -37,8 +37,11 @@ pub enum TrainError {
         /// The checkpoint's step.
         step: usize,
     },
-    /// Stopped on request (Ctrl-C) after writing a checkpoint; `--resume` continues.
-    #[error("interrupted at step {step}; checkpoint written, continue with --resume")]
+    /// Stopped on request (Ctrl-C) with its progress saved (a training checkpoint, or the
+    /// finished chunks of `par tokenize`).
+    #[error(
+        "interrupted at step/chunk {step}; progress saved: run the same command again (training runs: add --resume)"
+    )]
     Interrupted {
         /// Steps done.
         step: usize,

@@ -8,13 +8,18 @@ use burn::prelude::*;
 
 struct SquaredNorm<'a> {
     grads: &'a GradientsParams,
-    total: f64,
+    /// Summed on the device: one host synchronisation per step, not one per parameter.
+    total: Option<Tensor<1>>,
 }
 
 impl ModuleVisitor for SquaredNorm<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(g) = self.grads.get::<D>(param.id) {
-            self.total += g.square().sum().into_scalar::<f64>();
+            let s = g.cast(burn::tensor::DType::F32).square().sum();
+            self.total = Some(match self.total.take() {
+                Some(t) => t + s,
+                None => s,
+            });
         }
     }
 }
@@ -34,9 +39,9 @@ impl ModuleVisitor for Scale<'_> {
 
 /// The L2 norm of all gradients of `module` together.
 pub fn grad_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
-    let mut v = SquaredNorm { grads, total: 0.0 };
+    let mut v = SquaredNorm { grads, total: None };
     module.visit(&mut v);
-    v.total.sqrt()
+    v.total.map_or(0.0, |t| t.into_scalar::<f64>().sqrt())
 }
 
 /// Scales all gradients of `module` by `max_norm / (norm + 1e-6)` when their global L2 norm

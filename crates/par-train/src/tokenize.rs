@@ -114,6 +114,10 @@ pub struct TokenizeSettings {
     pub source_images: usize,
     /// The tokenizer checkpoint.
     pub tokenizer: PathBuf,
+    /// Fingerprint of the tokenizer's weights (a resumed job refuses a retrained tokenizer);
+    /// filled in by [`tokenize`].
+    #[serde(default)]
+    pub tokenizer_fingerprint: u64,
 }
 
 /// One skipped image.
@@ -158,6 +162,21 @@ fn data_err(e: DataError) -> TrainError {
     TrainError::Config(e.to_string())
 }
 
+/// A fingerprint of every weight of `model` (FNV-style over the f32 bit patterns).
+fn weights_fingerprint(model: &VqTokenizer) -> Result<u64, TrainError> {
+    let state = crate::module_state::snapshot(model)?;
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for (key, t) in &state.tensors {
+        for b in key.bytes() {
+            h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+        for v in &t.values {
+            h = (h ^ v.to_bits() as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    Ok(h)
+}
+
 /// Encodes views `[n, C, S, S]` (as `PixelImage`s) in batches; returns `n · h · w` codes.
 fn encode_views(
     model: &VqTokenizer,
@@ -199,7 +218,14 @@ pub fn tokenize(
     stop: &dyn Fn(usize) -> bool,
 ) -> Result<TokenizeReport, TrainError> {
     let config = model.config().clone();
-    if settings.image_size % config.downsample_factor() != 0 || settings.chunk_size == 0 {
+    let settings = &TokenizeSettings {
+        tokenizer_fingerprint: weights_fingerprint(model)?,
+        ..settings.clone()
+    };
+    if settings.image_size == 0
+        || settings.image_size % config.downsample_factor() != 0
+        || settings.chunk_size == 0
+    {
         return Err(TrainError::Config(format!(
             "image size {} is not a multiple of the tokenizer's down-sampling factor {} (or chunk size 0)",
             settings.image_size,
@@ -221,7 +247,7 @@ pub fn tokenize(
         let previous: TokenizeSettings = read_json(&manifest)?;
         if &previous != settings {
             return Err(TrainError::Config(format!(
-                "{} holds an unfinished job with other settings ({}); finish it with the same flags or choose another --out",
+                "{} holds an unfinished job with other settings or another tokenizer ({}); finish it with the same flags or choose another --out",
                 out.display(),
                 manifest.display()
             )));
@@ -240,15 +266,16 @@ pub fn tokenize(
     let t0 = std::time::Instant::now();
     let (mut written, mut encoded_here) = (0usize, 0usize);
     let mut skipped: Vec<Skipped> = Vec::new();
-    let skipped_file = work.join("skipped.json");
-    if skipped_file.is_file() {
-        skipped = read_json(&skipped_file)?;
-    }
     for c in 0..chunks {
         let range = c * settings.chunk_size..((c + 1) * settings.chunk_size).min(n);
         let file = chunk_file(out, c);
         if file.is_file() {
-            written += CompactReader::open(&file).map_err(data_err)?.header().num_images;
+            let r = CompactReader::open(&file).map_err(data_err)?;
+            written += r.header().num_images;
+            skipped.extend(
+                serde_json::from_value::<Vec<Skipped>>(r.header().meta["skipped"].clone())
+                    .unwrap_or_default(),
+            );
             progress.inc(range.len() as u64);
             continue;
         }
@@ -296,7 +323,8 @@ pub fn tokenize(
             codebook_size: config.codebook_size,
             code_dtype: CompactHeader::dtype_for(config.codebook_size).into(),
             classes: classes.clone(),
-            meta: serde_json::Value::Null,
+            // The chunk's unreadable images travel with it, so a resumed job reports each once.
+            meta: serde_json::json!({ "skipped": new_skips }),
         };
         if matches!(settings.format, OutputFormat::Llamagen | OutputFormat::Both) {
             let per = views * grid * grid;
@@ -305,22 +333,20 @@ pub fn tokenize(
                     .map_err(data_err)?;
             }
         }
-        if !new_skips.is_empty() {
-            skipped.extend(new_skips);
-            write_json(&skipped_file, &skipped)?;
-        }
         let bytes = compact::encode(&file, &header, &labels, &codes).map_err(data_err)?;
         par_store::write_atomic(&file, &bytes).map_err(|e| TrainError::io(&file, e))?;
         written += labels.len();
+        skipped.extend(new_skips);
         encoded_here += range.len();
         progress.inc(range.len() as u64);
     }
     if matches!(settings.format, OutputFormat::Compact | OutputFormat::Both) {
-        let (mut labels, mut codes) = (Vec::with_capacity(written), Vec::new());
+        // Streamed chunk by chunk: labels first (small), then each chunk's codes.
+        let mut labels = Vec::with_capacity(written);
         for c in 0..chunks {
-            let r = CompactReader::open(&chunk_file(out, c)).map_err(data_err)?;
-            codes.extend(r.read_range(0, r.header().num_images).map_err(data_err)?);
-            labels.extend_from_slice(r.labels());
+            labels.extend_from_slice(
+                CompactReader::open(&chunk_file(out, c)).map_err(data_err)?.labels(),
+            );
         }
         let header = CompactHeader {
             version: compact::VERSION,
@@ -339,8 +365,15 @@ pub fn tokenize(
             }),
         };
         let path = out.join(par_data::COMPACT_FILE);
-        let bytes = compact::encode(&path, &header, &labels, &codes).map_err(data_err)?;
-        par_store::write_atomic(&path, &bytes).map_err(|e| TrainError::io(&path, e))?;
+        let mut writer =
+            compact::StreamWriter::create(&path, &header, &labels).map_err(data_err)?;
+        for c in 0..chunks {
+            let r = CompactReader::open(&chunk_file(out, c)).map_err(data_err)?;
+            writer
+                .append(&r.read_range(0, r.header().num_images).map_err(data_err)?)
+                .map_err(data_err)?;
+        }
+        writer.finish().map_err(data_err)?;
     }
     let seconds = t0.elapsed().as_secs_f64();
     let report = TokenizeReport {

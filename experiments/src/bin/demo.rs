@@ -106,6 +106,11 @@ struct DemoConfig {
     device: DeviceArgs,
 }
 
+fn read_report<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
+}
+
 fn stage(name: &str) {
     eprintln!("\n== {name}");
 }
@@ -130,6 +135,13 @@ fn main() -> std::process::ExitCode {
 
 fn run(args: Args) -> anyhow::Result<()> {
     let t_start = std::time::Instant::now();
+    if args.per_class == Some(0)
+        || args.par_steps == Some(0)
+        || args.tokenizer_steps == Some(0)
+        || args.train_images == Some(0)
+    {
+        bail!("--per-class, --par-steps, --tokenizer-steps and --train-images must be positive");
+    }
     let data = args.data.clone().unwrap_or_else(|| repo().join("data/fashion-mnist"));
     let out = args.out.clone();
     let device = args.device.device()?;
@@ -146,7 +158,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let val_images = if smoke { 64 } else { 256 }.min(test_idx.len());
     let tokenizer = TokenizerPreset::VqTiny16.config();
     let tokenizer_train = VqTrainConfig::new()
-        .with_steps(args.tokenizer_steps.unwrap_or(if smoke { 4 } else { 300 }))
+        .with_steps(args.tokenizer_steps.unwrap_or(if smoke { 4 } else { 150 }))
         .with_batch_size(if smoke { 8 } else { 32 })
         .with_lr(if smoke { 1e-3 } else { 2e-3 })
         .with_checkpoint_every(250)
@@ -158,7 +170,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         .with_token_dropout(0.1)
         .with_resid_dropout(0.1)
         .with_ffn_dropout(0.1);
-    // One epoch over the training images by default: warm-up-free cosine decay to 0 at its end.
+    // One epoch by default, cosine decay to 0 at its end, no warm-up.
     let par_batch = if smoke { 8 } else { 32 };
     let steps_per_epoch = (train_images / par_batch).max(1);
     let par_steps = args.par_steps.unwrap_or(if smoke { 4 } else { steps_per_epoch });
@@ -170,7 +182,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         .with_batch_size(par_batch)
         .with_lr(1e-3)
         .with_checkpoint_every(250)
-        .with_val_every(if smoke { 2 } else { 75 })
+        .with_val_every(if smoke { 2 } else { 125 })
         .with_log_every(if smoke { 1 } else { 5 })
         .with_seed(args.seed);
     let config = DemoConfig {
@@ -192,8 +204,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         if out.join("report.json").is_file() && !args.resume {
             bail!("{} holds a finished demo; choose another --out", out.display());
         }
-        let previous: DemoConfig = serde_json::from_slice(&std::fs::read(&config_path)?)
-            .with_context(|| format!("reading {}", config_path.display()))?;
+        let previous: DemoConfig = read_report(&config_path)?;
         if !args.resume {
             bail!(
                 "{} holds an unfinished demo; continue it with --resume or choose another --out",
@@ -254,9 +265,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let tok_dir = out.join("tokenizer");
     let tok_ckpt = tok_dir.join("tokenizer.safetensors");
     let tok_report = if tok_dir.join("report.json").is_file() {
-        serde_json::from_slice::<par_train::vq::VqReport>(&std::fs::read(
-            tok_dir.join("report.json"),
-        )?)?
+        read_report::<par_train::vq::VqReport>(&tok_dir.join("report.json"))?
     } else {
         let bar = progress_bar(tokenizer_train.steps as u64, "tokenizer");
         let resume = tok_dir.join("checkpoint").is_dir() || tok_dir.join("checkpoint.old").is_dir();
@@ -274,7 +283,8 @@ fn run(args: Args) -> anyhow::Result<()> {
         bar.finish();
         r
     };
-    std::fs::copy(tok_dir.join("reconstructions.png"), out.join("reconstructions.png"))?;
+    std::fs::copy(tok_dir.join("reconstructions.png"), out.join("reconstructions.png"))
+        .with_context(|| format!("copying {}", tok_dir.join("reconstructions.png").display()))?;
     eprintln!(
         "tokenizer: held-out PSNR {:.2} dB, codebook usage {:.1} %",
         tok_report.held_out.psnr_db,
@@ -300,6 +310,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 source: data.display().to_string(),
                 source_images: images.len(),
                 tokenizer: tok_ckpt.clone(),
+                tokenizer_fingerprint: 0,
             };
             let source = Source::Idx {
                 dir: data.clone(),
@@ -319,9 +330,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     stage("PAR-4× training");
     let par_dir = out.join("par");
     let par_report = if par_dir.join("report.json").is_file() {
-        serde_json::from_slice::<par_train::par::ParReport>(&std::fs::read(
-            par_dir.join("report.json"),
-        )?)?
+        read_report::<par_train::par::ParReport>(&par_dir.join("report.json"))?
     } else {
         let bar = progress_bar(par_steps as u64, "PAR");
         let resume = par_dir.join("checkpoint").is_dir() || par_dir.join("checkpoint.old").is_dir();

@@ -43,11 +43,11 @@ pub struct TokenizeArgs {
     #[arg(long)]
     idx: Option<PathBuf>,
     /// IDX split.
-    #[arg(long, value_enum, default_value = "train")]
+    #[arg(long, value_enum, default_value = "train", requires = "idx")]
     split: Split,
     /// Class names of an IDX set (comma-separated) [default: Fashion-MNIST's, or 0–9 for a path
     /// without "fashion"].
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', requires = "idx")]
     class_names: Option<Vec<String>>,
     /// Tokenizer checkpoint (ours, or `vq_ds16_c2i.pt` with --tokenizer-preset vq-16).
     #[arg(long)]
@@ -102,8 +102,11 @@ pub fn run(args: &TokenizeArgs) -> anyhow::Result<()> {
     if args.batch_size == 0 || args.chunk_size == 0 {
         invalid!("--batch-size and --chunk-size must be positive");
     }
-    if !(args.crop_range >= 1.0 && args.crop_range.is_finite()) {
-        invalid!("--crop-range must be ≥ 1, got {}", args.crop_range);
+    if !(1.0..=4.0).contains(&args.crop_range) {
+        invalid!("--crop-range must be in [1, 4], got {}", args.crop_range);
+    }
+    if args.image_size == Some(0) {
+        invalid!("--image-size must be positive");
     }
     let config = tokenizer_config(args.tokenizer_preset, args.tokenizer_config.as_deref())?;
     let device = args.device.device()?;
@@ -159,6 +162,7 @@ pub fn run(args: &TokenizeArgs) -> anyhow::Result<()> {
             Source::Idx { images, .. } => images.len(),
         },
         tokenizer: args.tokenizer.clone(),
+        tokenizer_fingerprint: 0, // filled in by the job
     };
     let progress = bar(settings.source_images as u64, "tokenize");
     let report = tokenize(

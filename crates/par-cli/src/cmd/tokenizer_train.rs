@@ -124,7 +124,7 @@ pub fn run(args: &TokenizerTrainArgs) -> anyhow::Result<()> {
         invalid!("--steps and --batch-size must be positive");
     }
     let size = args.image_size.unwrap_or(if tokenizer.image_channels == 1 { 32 } else { 256 });
-    if size % tokenizer.downsample_factor() != 0 {
+    if size == 0 || size % tokenizer.downsample_factor() != 0 {
         invalid!(
             "--image-size {size} is not a multiple of the down-sampling factor {}",
             tokenizer.downsample_factor()
@@ -153,9 +153,15 @@ pub fn run(args: &TokenizerTrainArgs) -> anyhow::Result<()> {
             .map(|(p, _)| load_image(p, channels).map(|im| adm_center_crop(&im, size)))
             .collect::<Result<_, _>>()?;
         let labels: Vec<u32> = folder.samples.iter().map(|s| s.1).collect();
+        // Held-out images drawn across all classes: a seeded permutation of the folder.
+        let order = par_train::plan::BatchPlan::new(images.len().max(1), 1, cfg.seed ^ 0x4E1D)
+            .permutation(0);
         let cut = images.len().saturating_sub(args.held_out);
-        let train = ImageSet::from_images(&images[..cut], labels[..cut].to_vec());
-        let held = ImageSet::from_images(&images[cut..], labels[cut..].to_vec());
+        let pick = |idx: &[usize]| {
+            let ims: Vec<PixelImage> = idx.iter().map(|&i| images[i].clone()).collect();
+            ImageSet::from_images(&ims, idx.iter().map(|&i| labels[i]).collect())
+        };
+        let (train, held) = (pick(&order[..cut]), pick(&order[cut..]));
         (train.take(args.train_images.unwrap_or(usize::MAX)), held)
     };
     if train.is_empty() {
@@ -188,13 +194,14 @@ pub fn run(args: &TokenizerTrainArgs) -> anyhow::Result<()> {
     progress.finish();
     let h = &report.held_out;
     eprintln!(
-        "held-out ({} images): PSNR {:.2} dB, codebook usage {:.1} % ({} codes), perplexity {:.1}; {} → tokenizer.safetensors, report.json, reconstructions.png",
+        "held-out ({} images): PSNR {:.2} dB, codebook usage {:.1} % ({} codes), perplexity {:.1}; {} → tokenizer.safetensors, report.json{}",
         h.images,
         h.psnr_db,
         100.0 * h.codebook_usage,
         h.codes_used,
         h.perplexity,
-        args.out.display()
+        args.out.display(),
+        if h.images > 0 { ", reconstructions.png" } else { "" }
     );
     Ok(())
 }

@@ -62,6 +62,18 @@ impl CodeDataset {
         })
     }
 
+    /// A 64-bit fingerprint of the codes and labels (resume refuses other data).
+    pub fn fingerprint(&self) -> u64 {
+        let mut h = mix(self.views as u64 ^ ((self.tokens as u64) << 32));
+        for &c in &self.codes {
+            h = mix(h ^ c as u64);
+        }
+        for &l in &self.labels {
+            h = mix(h ^ (l as u64 | 1 << 40));
+        }
+        h
+    }
+
     /// Number of samples.
     pub fn len(&self) -> usize {
         self.labels.len()

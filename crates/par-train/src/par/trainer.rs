@@ -163,6 +163,11 @@ struct State {
     /// f64 values as bit patterns (exact through JSON).
     history: Vec<(usize, [u64; 4])>,
     validation: Vec<(usize, u64)>,
+    /// The unfinished logging window (loss, grad norm) as bit patterns.
+    #[serde(default)]
+    window: Vec<[u64; 2]>,
+    /// Fingerprints of the training and validation data.
+    data: [u64; 2],
     model: ParTransformerConfig,
     train: ParTrainConfig,
 }
@@ -395,6 +400,28 @@ pub fn train_par(
             model_cfg.vocab_size, model_cfg.num_classes
         ));
     }
+    if !val.is_empty() {
+        let (vc, vl) = val.extents();
+        if val.tokens != n_tokens || vc > model_cfg.vocab_size || vl > model_cfg.num_classes {
+            return bad(format!(
+                "the validation codes ({} tokens per view, ids < {vc}, classes < {vl}) do not fit the model ({n_tokens} tokens, vocab_size {}, num_classes {})",
+                val.tokens, model_cfg.vocab_size, model_cfg.num_classes
+            ));
+        }
+    }
+    if cfg.max_steps == Some(0) || cfg.epochs == 0 {
+        return bad("epochs and max_steps must be positive".into());
+    }
+    if !(cfg.lr > 0.0 && cfg.lr.is_finite())
+        || cfg.ema_decay.is_some_and(|d| !(0.0..1.0).contains(&d))
+        || !(0.0..1.0).contains(&cfg.class_dropout)
+    {
+        return bad(format!(
+            "lr must be > 0, ema_decay and class_dropout in [0, 1) (got {}, {:?}, {})",
+            cfg.lr, cfg.ema_decay, cfg.class_dropout
+        ));
+    }
+    let fingerprint = [train.fingerprint(), val.fingerprint()];
     let order = TokenOrder::new(
         RegionGrid::image(model_cfg.grid_size, model_cfg.parallel)
             .map_err(|e| TrainError::Config(e.to_string()))?,
@@ -407,12 +434,19 @@ pub fn train_par(
     let mut optim = optimizer(cfg, &model);
     let mut ema = cfg.ema_decay.map(|decay| Ema { decay, model: model.valid() });
     let (mut start, mut history, mut validation) = (0, Vec::new(), Vec::new());
+    let mut window: Vec<(f64, f64)> = Vec::new();
     if let Some(dir) = checkpoint::latest(run) {
         let state: State = read_json(&dir.join("state.json"))?;
         if !resume {
             return Err(TrainError::Exists { path: run.into(), step: state.step });
         }
         let same = ParTrainConfig { max_steps: cfg.max_steps, ..state.train.clone() };
+        if state.data != fingerprint {
+            return bad(format!(
+                "{}: the checkpoint was trained on other data (training or validation codes differ)",
+                dir.display()
+            ));
+        }
         if &state.model != model_cfg || &same != cfg {
             return bad(format!(
                 "{}: the checkpoint was made with other settings (only max_steps may change on resume)",
@@ -435,6 +469,8 @@ pub fn train_par(
             .iter()
             .map(|(s, b)| ValLog { step: *s, loss: f64::from_bits(*b) })
             .collect();
+        window =
+            state.window.iter().map(|w| (f64::from_bits(w[0]), f64::from_bits(w[1]))).collect();
     }
     write_json(
         &run.join("config.json"),
@@ -446,7 +482,8 @@ pub fn train_par(
                 optim: &ModuleOptimizer,
                 ema: &Option<Ema>,
                 history: &[ParLog],
-                validation: &[ValLog]| {
+                validation: &[ValLog],
+                window: &[(f64, f64)]| {
         checkpoint::write(run, |dir| {
             let mut s = snapshot(model)?;
             s.path = dir.join("model.safetensors");
@@ -463,6 +500,8 @@ pub fn train_par(
                     step,
                     history: history.iter().map(history_bits).collect(),
                     validation: validation.iter().map(|v| (v.step, v.loss.to_bits())).collect(),
+                    window: window.iter().map(|w| [w.0.to_bits(), w.1.to_bits()]).collect(),
+                    data: fingerprint,
                     model: model_cfg.clone(),
                     train: cfg.clone(),
                 },
@@ -482,10 +521,9 @@ pub fn train_par(
     progress.set_length(total as u64);
     progress.set_position(start as u64);
     let t0 = std::time::Instant::now();
-    let mut window: Vec<(f64, f64)> = Vec::new();
     for step in start..total {
         if stop(step) {
-            save(step, &model, &optim, &ema, &history, &validation)?;
+            save(step, &model, &optim, &ema, &history, &validation, &window)?;
             return Err(TrainError::Interrupted { step });
         }
         let batch = train.train_batch(
@@ -496,8 +534,11 @@ pub fn train_par(
             model_cfg.num_classes,
             cfg.seed,
         );
+        // Dropout masks: the generator reseeded from (seed, step) before every step. Burn's
+        // generator is global per backend, so with several devices the workers draw from it
+        // concurrently and the masks (only they) depend on thread timing.
+        main.seed(mix(cfg.seed ^ mix(step as u64)));
         let (loss, mut grads) = if devices.len() == 1 {
-            main.seed(mix(cfg.seed ^ mix(step as u64)));
             loss_and_grads(&model, &batch, n_tokens, cfg.precision, &main)
         } else {
             let k = devices.len();
@@ -514,9 +555,8 @@ pub fn train_par(
                         };
                         let replica = model.clone().fork(&device.clone().autodiff());
                         let dev = device.clone().autodiff();
-                        let (seed, precision) = (cfg.seed, cfg.precision);
+                        let precision = cfg.precision;
                         scope.spawn(move || {
-                            dev.seed(mix(seed ^ mix(step as u64) ^ d as u64));
                             let (l, g) = loss_and_grads(&replica, &part, n_tokens, precision, &dev);
                             ((hi - lo) as f64 / b as f64, l, g)
                         })
@@ -555,7 +595,7 @@ pub fn train_par(
         progress.set_message(format!("loss {loss:.4} lr {lr:.2e}"));
         progress.inc(1);
         if done % cfg.checkpoint_every == 0 || done == total {
-            save(done, &model, &optim, &ema, &history, &validation)?;
+            save(done, &model, &optim, &ema, &history, &validation, &window)?;
         }
     }
     let seconds = t0.elapsed().as_secs_f64();

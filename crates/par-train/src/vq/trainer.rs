@@ -21,7 +21,8 @@ use crate::module_state::{restore, snapshot};
 use crate::plan::BatchPlan;
 
 /// Settings of a tokenizer training run (defaults: LlamaGen `vq_train.py`, except the step count
-/// and batch size, which suit a CPU run).
+/// and batch size, which suit a CPU run; LPIPS and the random-crop augmentation of `vq_train.py`
+/// are not reproduced, see docs/training.md).
 #[derive(Config, Debug, PartialEq)]
 pub struct VqTrainConfig {
     /// Optimizer steps.
@@ -134,6 +135,11 @@ struct State {
     /// The history as f64 bit patterns: JSON's decimal floats do not round-trip exactly through
     /// serde_json's default parser, and a resumed run must report the same losses.
     history: Vec<(usize, [u64; 8])>,
+    /// The unfinished logging window as bit patterns.
+    #[serde(default)]
+    window: Vec<[u64; 8]>,
+    /// Fingerprint of the training images.
+    data: u64,
     tokenizer: VqTokenizerConfig,
     train: VqTrainConfig,
 }
@@ -280,6 +286,26 @@ pub fn train_tokenizer(
             tokenizer.downsample_factor()
         )));
     }
+    if cfg.disc_start.is_some()
+        && (cfg.disc_layers == 0 || train.size >> cfg.disc_layers.min(63) < 4)
+    {
+        return Err(TrainError::Config(format!(
+            "{} discriminator stages do not fit {} px images (each halves the side; need ≥ 1 and a side ≥ 4 after them)",
+            cfg.disc_layers, train.size
+        )));
+    }
+    if !(cfg.lr > 0.0 && cfg.lr.is_finite()) || cfg.steps == 0 {
+        return Err(TrainError::Config("steps and lr must be positive".into()));
+    }
+    let fingerprint = {
+        let mut h = train.len() as u64;
+        for chunk in train.pixels.chunks(4096) {
+            h = crate::par::mix(
+                h ^ chunk.iter().fold(0u64, |a, &b| a.wrapping_mul(31).wrapping_add(b as u64)),
+            );
+        }
+        h
+    };
     std::fs::create_dir_all(run).map_err(|e| TrainError::io(run, e))?;
     let ad = device.clone().autodiff();
     // Initial weights are a function of the seed: seed, then materialise every (lazily
@@ -296,10 +322,17 @@ pub fn train_tokenizer(
     let (mut optim_g, mut optim_d) = (adam(cfg), adam(cfg));
     let mut start = 0;
     let mut history = Vec::new();
+    let mut window: Vec<[f64; 8]> = Vec::new();
     if let Some(dir) = checkpoint::latest(run) {
         let state: State = read_json(&dir.join("state.json"))?;
         if !resume {
             return Err(TrainError::Exists { path: run.into(), step: state.step });
+        }
+        if state.data != fingerprint {
+            return Err(TrainError::Config(format!(
+                "{}: the checkpoint was trained on other images",
+                dir.display()
+            )));
         }
         let same = VqTrainConfig { steps: cfg.steps, ..state.train.clone() };
         if &state.tokenizer != tokenizer || &same != cfg {
@@ -319,6 +352,7 @@ pub fn train_tokenizer(
         }
         start = state.step;
         history = state.history.iter().map(StepLog::from_bits).collect();
+        window = state.window.iter().map(|w| w.map(f64::from_bits)).collect();
     }
     write_json(
         &run.join("config.json"),
@@ -330,7 +364,8 @@ pub fn train_tokenizer(
                 disc: &Option<PatchDiscriminator>,
                 og: &ModuleOptimizer,
                 od: &ModuleOptimizer,
-                history: &[StepLog]| {
+                history: &[StepLog],
+                window: &[[f64; 8]]| {
         checkpoint::write(run, |dir| {
             let mut s = snapshot(model)?;
             s.path = dir.join("tokenizer.safetensors");
@@ -347,6 +382,8 @@ pub fn train_tokenizer(
                 &State {
                     step,
                     history: history.iter().map(StepLog::to_bits).collect(),
+                    window: window.iter().map(|w| w.map(f64::to_bits)).collect(),
+                    data: fingerprint,
                     tokenizer: tokenizer.clone(),
                     train: cfg.clone(),
                 },
@@ -360,10 +397,9 @@ pub fn train_tokenizer(
     progress.set_length(cfg.steps as u64);
     progress.set_position(start as u64);
     let t0 = std::time::Instant::now();
-    let mut window: Vec<[f64; 8]> = Vec::new();
     for step in start..cfg.steps {
         if stop(step) {
-            save(step, &model, &disc, &optim_g, &optim_d, &history)?;
+            save(step, &model, &disc, &optim_g, &optim_d, &history, &window)?;
             return Err(TrainError::Interrupted { step });
         }
         let (indices, flips) = plan.batch(step, cfg.random_flip);
@@ -422,7 +458,7 @@ pub fn train_tokenizer(
         progress.set_message(format!("loss {:.4} mse {:.4}", row[0], row[1]));
         progress.inc(1);
         if done % cfg.checkpoint_every == 0 || done == cfg.steps {
-            save(done, &model, &disc, &optim_g, &optim_d, &history)?;
+            save(done, &model, &disc, &optim_g, &optim_d, &history, &window)?;
         }
     }
     let seconds = t0.elapsed().as_secs_f64();
