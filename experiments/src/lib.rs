@@ -28,31 +28,7 @@ pub fn median(samples: &mut [f64]) -> f64 {
 pub mod plot;
 pub mod train_par;
 
-/// A progress bar on stderr (hidden when stderr is not a terminal).
-pub fn progress_bar(len: u64, label: &str) -> indicatif::ProgressBar {
-    let style = indicatif::ProgressStyle::with_template(
-        "{prefix:>12} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta}) {msg}",
-    )
-    .expect("valid template")
-    .progress_chars("=> ");
-    indicatif::ProgressBar::new(len).with_style(style).with_prefix(label.to_string())
-}
-
-/// Raised by the first Ctrl-C (jobs checkpoint and exit; `--resume` continues); a second one kills.
-pub fn stop_flag() -> &'static std::sync::atomic::AtomicBool {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    static STOP: AtomicBool = AtomicBool::new(false);
-    static INSTALLED: std::sync::Once = std::sync::Once::new();
-    INSTALLED.call_once(|| {
-        let _ = ctrlc::set_handler(|| {
-            if STOP.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-            eprintln!("\nstopping after the current step (Ctrl-C again to kill)…");
-        });
-    });
-    &STOP
-}
+pub use par_train::progress::{bar as progress_bar, stop_flag};
 
 #[cfg(test)]
 mod tests {

@@ -1,33 +1,3 @@
-//! Progress bars and Ctrl-C handling shared by the long-running commands.
+//! Progress bars and Ctrl-C handling: the shared ones of `par-train`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use indicatif::{ProgressBar, ProgressStyle};
-
-/// A bar on stderr: `label [bar] pos/len rate eta message` (hidden when stderr is not a
-/// terminal, e.g. in CI logs).
-pub fn bar(len: u64, label: &str) -> ProgressBar {
-    let style = ProgressStyle::with_template(
-        "{prefix:>12} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta}) {msg}",
-    )
-    .expect("valid template")
-    .progress_chars("=> ");
-    ProgressBar::new(len).with_style(style).with_prefix(label.to_string())
-}
-
-static STOP: AtomicBool = AtomicBool::new(false);
-
-/// A flag raised by the first Ctrl-C (the job then checkpoints and exits); a second Ctrl-C kills
-/// the process.
-pub fn stop_flag() -> &'static AtomicBool {
-    static INSTALLED: std::sync::Once = std::sync::Once::new();
-    INSTALLED.call_once(|| {
-        let _ = ctrlc::set_handler(|| {
-            if STOP.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-            eprintln!("\nstopping after the current step (Ctrl-C again to kill)…");
-        });
-    });
-    &STOP
-}
+pub use par_train::progress::{bar, stop_flag};

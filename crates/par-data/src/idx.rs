@@ -5,6 +5,20 @@ use std::path::{Path, PathBuf};
 
 use crate::{DataError, PixelImage};
 
+/// Fashion-MNIST's class names, by IDX label 0–9.
+pub const FASHION_MNIST_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
+
 /// The two splits of an MNIST-style directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum IdxSplit {

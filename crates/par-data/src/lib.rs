@@ -26,7 +26,7 @@ pub mod llamagen;
 pub use crop::{Augmentation, adm_center_crop, augment, crop_size, five_crop_offsets, ten_crop};
 pub use error::DataError;
 pub use folder::{IMAGE_EXTENSIONS, ImageFolder};
-pub use idx::{IdxImages, IdxSplit, read_idx_labels};
+pub use idx::{FASHION_MNIST_CLASSES, IdxImages, IdxSplit, read_idx_labels};
 pub use imageset::ImageSet;
 pub use pixels::{PixelImage, load_image};
 pub use resample::{Filter, resize};

@@ -11,6 +11,7 @@ pub mod grad;
 pub mod module_state;
 pub mod par;
 pub mod plan;
+pub mod progress;
 pub mod tokenize;
 pub mod vq;
 

@@ -32,18 +32,7 @@ use par_train::tokenize::{OutputFormat, Source, TokenizeSettings, tokenize};
 use par_train::vq::{VqTrainConfig, train_tokenizer};
 use serde::{Deserialize, Serialize};
 
-const CLASSES: [&str; 10] = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-];
+use par_data::FASHION_MNIST_CLASSES as CLASSES;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

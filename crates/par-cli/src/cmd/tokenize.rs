@@ -12,19 +12,7 @@ use super::decode::tokenizer_config;
 use crate::invalid;
 use crate::progress::{bar, stop_flag};
 
-/// The class names of Fashion-MNIST (its IDX labels 0–9).
-pub const FASHION_MNIST_CLASSES: [&str; 10] = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-];
+use par_data::FASHION_MNIST_CLASSES;
 
 /// IDX split names.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
