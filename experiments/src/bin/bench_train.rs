@@ -35,6 +35,11 @@ struct Args {
     /// Batch size.
     #[arg(long, default_value_t = 8)]
     batch: usize,
+    /// Data-parallel workers on the one device (threads with a gradient all-reduce, as
+    /// `--devices` does across devices): Burn's CPU backends run element-wise ops on the calling
+    /// thread, so a second worker uses the second core.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
     /// Timed steps (after one warm-up step).
     #[arg(long, default_value_t = 3)]
     steps: usize,
@@ -45,6 +50,13 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.workers == 0 || args.workers > args.batch {
+        anyhow::bail!(
+            "--workers must be between 1 and --batch {} (got {})",
+            args.batch,
+            args.workers
+        );
+    }
     let device = args.device.device()?;
     let backend = args.device.backend()?;
     let model = args
@@ -78,7 +90,7 @@ fn main() -> anyhow::Result<()> {
             &cfg,
             &data,
             &empty,
-            std::slice::from_ref(&device),
+            &vec![device.clone(); args.workers],
             false,
             &ProgressBar::hidden(),
             &|_| false,
@@ -97,6 +109,7 @@ fn main() -> anyhow::Result<()> {
         "grid": args.grid,
         "parallel": args.parallel,
         "batch": args.batch,
+        "workers": args.workers,
         "dtype": "f32",
         "seconds_per_step": per_step,
         "image_tokens_per_second": tokens_per_second,
@@ -107,8 +120,8 @@ fn main() -> anyhow::Result<()> {
         serde_json::to_string_pretty(&report)?.as_bytes(),
     )?;
     let md = format!(
-        "# bench_train ({backend}, {:?}, {}×{}, n = {}, batch {}, f32)\n\n| s / step | image tokens / s | PyTorch (2 cores) |\n|---|---|---|\n| {per_step:.2} | {tokens_per_second:.0} | 8.07 s, 254 tokens/s |\n",
-        args.preset, args.grid, args.grid, args.parallel, args.batch
+        "# bench_train ({backend}, {:?}, {}×{}, n = {}, batch {}, {} worker(s), f32)\n\n| s / step | image tokens / s | PyTorch (2 cores) |\n|---|---|---|\n| {per_step:.2} | {tokens_per_second:.0} | 8.07 s, 254 tokens/s |\n",
+        args.preset, args.grid, args.grid, args.parallel, args.batch, args.workers
     );
     write_atomic(&args.out.join("bench_train.md"), md.as_bytes())?;
     print!("{md}");
