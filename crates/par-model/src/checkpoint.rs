@@ -207,12 +207,9 @@ impl ParTransformer {
         }
         put("norm.weight".into(), self.norm.weight.val().into_data(), false)?;
         put("output.weight".into(), self.output.weight.val().into_data(), true)?;
-        let config = serde_json::to_string(self.config()).expect("config serialises");
-        Ok(StateDict {
-            tensors,
-            metadata: [(CONFIG_METADATA_KEY.to_string(), config)].into(),
-            path: PathBuf::new(),
-        })
+        let mut state = StateDict { tensors, ..StateDict::default() };
+        state.store_json(CONFIG_METADATA_KEY, self.config());
+        Ok(state)
     }
 
     /// Saves weights and config as one safetensors file (atomic write). PyTorch reads it with
@@ -222,9 +219,7 @@ impl ParTransformer {
     ///
     /// [`CheckpointError`] on I/O failure.
     pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
-        let mut state = self.to_state_dict()?;
-        state.path = path.into();
-        state.write_safetensors(path)
+        self.to_state_dict()?.write_safetensors(path)
     }
 
     /// Loads a checkpoint: ours (config stored inside) or an upstream `.pt` / safetensors file.

@@ -312,6 +312,17 @@ impl StateDict {
         write_atomic(path, &serialized).map_err(io)
     }
 
+    /// Stores `value` as JSON under `key` in the metadata (the inverse of
+    /// [`StateDict::stored_json`]).
+    ///
+    /// # Panics
+    ///
+    /// If `value`'s `Serialize` implementation fails (never for plain config structs).
+    pub fn store_json<T: serde::Serialize>(&mut self, key: &str, value: &T) {
+        let json = serde_json::to_string(value).expect("value serialises");
+        self.metadata.insert(key.to_string(), json);
+    }
+
     /// The JSON value stored under `key` in the metadata, parsed, if present.
     ///
     /// # Errors

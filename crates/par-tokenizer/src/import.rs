@@ -224,12 +224,9 @@ impl VqTokenizer {
         if let Some(reason) = failure {
             return Err(CheckpointError::Format { path: PathBuf::new(), reason });
         }
-        let config = serde_json::to_string(self.config()).expect("config serialises");
-        Ok(StateDict {
-            tensors,
-            metadata: [(CONFIG_METADATA_KEY.to_string(), config)].into(),
-            path: PathBuf::new(),
-        })
+        let mut state = StateDict { tensors, ..StateDict::default() };
+        state.store_json(CONFIG_METADATA_KEY, self.config());
+        Ok(state)
     }
 
     /// Writes our checkpoint format atomically: safetensors with the upstream keys (so LlamaGen
@@ -240,9 +237,7 @@ impl VqTokenizer {
     ///
     /// [`CheckpointError`] on a read-back or write failure.
     pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
-        let mut state = self.to_state_dict()?;
-        state.path = path.into();
-        state.write_safetensors(path)
+        self.to_state_dict()?.write_safetensors(path)
     }
 }
 

@@ -84,12 +84,9 @@ pub fn snapshot<M: Module>(module: &M) -> Result<StateDict, CheckpointError> {
             reason: format!("{count} tensors but {} distinct module paths", c.tensors.len()),
         });
     }
-    let ids = serde_json::to_string(&c.ids).expect("ids serialise");
-    Ok(StateDict {
-        tensors: c.tensors,
-        metadata: [(PARAM_IDS_KEY.to_string(), ids)].into(),
-        path: PathBuf::new(),
-    })
+    let mut state = StateDict { tensors: c.tensors, ..StateDict::default() };
+    state.store_json(PARAM_IDS_KEY, &c.ids);
+    Ok(state)
 }
 
 struct Restore<'a> {

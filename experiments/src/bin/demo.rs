@@ -326,9 +326,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         let bar = progress_bar(0, "classifier");
         let c = train_classifier(&full, if smoke { 1 } else { 3 }, args.seed, &device, &bar);
         bar.finish();
-        let mut state = snapshot(&c)?;
-        state.path = classifier_path.clone();
-        state.write_safetensors(&classifier_path)?;
+        snapshot(&c)?.write_safetensors(&classifier_path)?;
         c
     };
     let classifier_accuracy = classifier.accuracy(&ImageSet::from_idx(&test_idx, 32), &device);

@@ -43,9 +43,7 @@ fn main() -> anyhow::Result<()> {
     let model = train_classifier(&train, args.epochs, args.seed, &device, &bar);
     bar.finish();
     let accuracy = model.accuracy(&test, &device);
-    let mut state = snapshot(&model)?;
-    state.path = args.out.clone();
-    state.write_safetensors(&args.out)?;
+    snapshot(&model)?.write_safetensors(&args.out)?;
     let report = serde_json::json!({
         "test_accuracy": accuracy,
         "test_images": test.len(),

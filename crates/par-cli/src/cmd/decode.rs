@@ -17,16 +17,8 @@ pub struct DecodeArgs {
     /// `[batch, h, w]`, e.g. the output of `par generate`.
     #[arg(long)]
     codes: PathBuf,
-    /// Tokenizer checkpoint: ours (config inside) or `vq_ds16_c2i.pt` layout (.pt or
-    /// .safetensors, then give --tokenizer-preset or --tokenizer-config).
-    #[arg(long)]
-    tokenizer: PathBuf,
-    /// Tokenizer size, for checkpoints that store no config (e.g. `vq-16` for LlamaGen's).
-    #[arg(long, value_enum, conflicts_with = "tokenizer_config")]
-    tokenizer_preset: Option<TokenizerPreset>,
-    /// Tokenizer config as JSON (`VqTokenizerConfig`), instead of a preset.
-    #[arg(long)]
-    tokenizer_config: Option<PathBuf>,
+    #[command(flatten)]
+    tokenizer: TokenizerArgs,
     /// Images per row of the grid [default: ⌈√batch⌉].
     #[arg(long)]
     columns: Option<usize>,
@@ -45,30 +37,57 @@ fn to_u8(x: f32) -> u8 {
     (127.5 * x + 128.0).clamp(0.0, 255.0) as u8
 }
 
-/// The tokenizer config from `--tokenizer-preset` / `--tokenizer-config`, if either is given.
-///
-/// # Errors
-///
-/// An unreadable or invalid config file (exit 2).
-pub fn tokenizer_config(
-    preset: Option<TokenizerPreset>,
-    file: Option<&std::path::Path>,
-) -> anyhow::Result<Option<VqTokenizerConfig>> {
-    if let Some(path) = file {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        return match VqTokenizerConfig::from_json(&text) {
-            Ok(c) => Ok(Some(c)),
-            Err(e) => invalid!("{}: not a tokenizer config: {e}", path.display()),
-        };
+/// The tokenizer flags shared by `par tokenize` and `par decode`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TokenizerArgs {
+    /// Tokenizer checkpoint: ours (config inside) or `vq_ds16_c2i.pt` layout (.pt or
+    /// .safetensors, then give --tokenizer-preset or --tokenizer-config).
+    #[arg(long)]
+    pub tokenizer: PathBuf,
+    /// Tokenizer size, for checkpoints that store no config (e.g. `vq-16` for LlamaGen's).
+    #[arg(long, value_enum, conflicts_with = "tokenizer_config")]
+    pub tokenizer_preset: Option<TokenizerPreset>,
+    /// Tokenizer config as JSON (`VqTokenizerConfig`), instead of a preset.
+    #[arg(long)]
+    pub tokenizer_config: Option<PathBuf>,
+}
+
+impl TokenizerArgs {
+    /// The configuration the flags give (`None`: the one stored in the checkpoint).
+    ///
+    /// # Errors
+    ///
+    /// An unreadable or invalid config file (exit 2).
+    pub fn config(&self) -> anyhow::Result<Option<VqTokenizerConfig>> {
+        if let Some(path) = &self.tokenizer_config {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            return match VqTokenizerConfig::from_json(&text) {
+                Ok(c) => Ok(Some(c)),
+                Err(e) => invalid!("{}: not a tokenizer config: {e}", path.display()),
+            };
+        }
+        Ok(self.tokenizer_preset.map(TokenizerPreset::config))
     }
-    Ok(preset.map(TokenizerPreset::config))
+
+    /// Loads the checkpoint with `config` (from [`TokenizerArgs::config`]).
+    ///
+    /// # Errors
+    ///
+    /// A checkpoint that cannot be read or does not match the configuration.
+    pub fn load(
+        &self,
+        config: Option<&VqTokenizerConfig>,
+        device: &Device,
+    ) -> anyhow::Result<VqTokenizer> {
+        Ok(VqTokenizer::load(&self.tokenizer, config, device)?)
+    }
 }
 
 /// Runs `par decode`.
 pub fn run(args: &DecodeArgs) -> anyhow::Result<()> {
     npy::prepare_output(&args.out)?;
-    let config = tokenizer_config(args.tokenizer_preset, args.tokenizer_config.as_deref())?;
+    let config = args.tokenizer.config()?;
     let codes = npy::read_ints(&args.codes)?;
     let (batch, h, w) = match codes.shape[..] {
         [b, n] if n.isqrt() * n.isqrt() == n => (b, n.isqrt(), n.isqrt()),
@@ -83,7 +102,7 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<()> {
         invalid!("{}: no code grids", args.codes.display());
     }
     let device = args.device.device()?;
-    let model = VqTokenizer::load(&args.tokenizer, config.as_ref(), &device)?;
+    let model = args.tokenizer.load(config.as_ref(), &device)?;
     let config = model.config().clone();
     if let Some(c) = codes.values.iter().find(|&&c| c < 0 || c as usize >= config.codebook_size) {
         invalid!(

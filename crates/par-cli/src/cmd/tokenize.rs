@@ -5,10 +5,9 @@ use std::path::PathBuf;
 
 use par_data::{Augmentation, IdxImages, IdxSplit, ImageFolder};
 use par_device::DeviceArgs;
-use par_tokenizer::{TokenizerPreset, VqTokenizer};
 use par_train::tokenize::{OutputFormat, Source, TokenizeSettings, tokenize};
 
-use super::decode::tokenizer_config;
+use super::decode::TokenizerArgs;
 use crate::invalid;
 use crate::progress::{bar, stop_flag};
 
@@ -37,15 +36,8 @@ pub struct TokenizeArgs {
     /// without "fashion"].
     #[arg(long, value_delimiter = ',', requires = "idx")]
     class_names: Option<Vec<String>>,
-    /// Tokenizer checkpoint (ours, or `vq_ds16_c2i.pt` with --tokenizer-preset vq-16).
-    #[arg(long)]
-    tokenizer: PathBuf,
-    /// Tokenizer size, for checkpoints that store no config.
-    #[arg(long, value_enum, conflicts_with = "tokenizer_config")]
-    tokenizer_preset: Option<TokenizerPreset>,
-    /// Tokenizer config JSON, for checkpoints that store no config.
-    #[arg(long)]
-    tokenizer_config: Option<PathBuf>,
+    #[command(flatten)]
+    tokenizer: TokenizerArgs,
     /// Side of the encoded views [default: 32 for 1-channel tokenizers, 256 otherwise].
     #[arg(long)]
     image_size: Option<usize>,
@@ -96,9 +88,9 @@ pub fn run(args: &TokenizeArgs) -> anyhow::Result<()> {
     if args.image_size == Some(0) {
         invalid!("--image-size must be positive");
     }
-    let config = tokenizer_config(args.tokenizer_preset, args.tokenizer_config.as_deref())?;
+    let config = args.tokenizer.config()?;
     let device = args.device.device()?;
-    let model = VqTokenizer::load(&args.tokenizer, config.as_ref(), &device)?;
+    let model = args.tokenizer.load(config.as_ref(), &device)?;
     let channels = model.config().image_channels;
     let size = args.image_size.unwrap_or(if channels == 1 { 32 } else { 256 });
     let (source, default_name) = match (&args.images, &args.idx) {
@@ -149,7 +141,7 @@ pub fn run(args: &TokenizeArgs) -> anyhow::Result<()> {
             Source::Folder(f) => f.samples.len(),
             Source::Idx { images, .. } => images.len(),
         },
-        tokenizer: args.tokenizer.clone(),
+        tokenizer: args.tokenizer.tokenizer.clone(),
         tokenizer_fingerprint: 0, // filled in by the job
     };
     let progress = bar(settings.source_images as u64, "tokenize");
