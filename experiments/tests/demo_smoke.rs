@@ -58,7 +58,7 @@ fn bad_flags_are_refused_before_anything_is_written() {
         ["--workers", "9"], // above the smoke batch of 8
         ["--codebook-size", "1"],
         ["--dropout", "1"],
-        ["--temperature", "0"],
+        ["--temperature", "NaN"],
         ["--lr", "0"],
     ] {
         let out = dir.path().join(bad.join(""));

@@ -68,7 +68,7 @@ struct Args {
     /// Classifier-free guidance scale.
     #[arg(long, default_value_t = 3.0)]
     cfg_scale: f32,
-    /// Sampling temperature (> 0; values near 0 approach the argmax).
+    /// Sampling temperature (≥ 0; the sampler clamps it at 1e-5, so 0 is the argmax).
     #[arg(long, default_value_t = 0.8)]
     temperature: f32,
     /// Top-k filter of the sampler (0 = off).
@@ -259,10 +259,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         seed: args.seed,
         ..SampleConfig::default()
     };
-    sample.validate().context("sampling settings")?;
-    if !args.cfg_scale.is_finite() || !args.temperature.is_finite() || args.temperature <= 0.0 {
-        bail!("--cfg-scale and --temperature must be finite, --temperature positive");
-    }
+    sample.validate().context("sampling settings (--cfg-scale, --temperature)")?;
     model.validate().context("PAR model settings")?;
     tokenizer.validate().context("tokenizer settings")?;
     if args.codebook_size < 2 {

@@ -54,11 +54,7 @@ pub struct TokenizerArgs {
 
 impl TokenizerArgs {
     /// The configuration the flags give (`None`: the one stored in the checkpoint).
-    ///
-    /// # Errors
-    ///
-    /// An unreadable or invalid config file (exit 2).
-    pub fn config(&self) -> anyhow::Result<Option<VqTokenizerConfig>> {
+    fn config(&self) -> anyhow::Result<Option<VqTokenizerConfig>> {
         if let Some(path) = &self.tokenizer_config {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
@@ -70,24 +66,21 @@ impl TokenizerArgs {
         Ok(self.tokenizer_preset.map(TokenizerPreset::config))
     }
 
-    /// Loads the checkpoint with `config` (from [`TokenizerArgs::config`]).
+    /// Loads the checkpoint with the configuration the flags give, or the one stored inside.
     ///
     /// # Errors
     ///
-    /// A checkpoint that cannot be read or does not match the configuration.
-    pub fn load(
-        &self,
-        config: Option<&VqTokenizerConfig>,
-        device: &Device,
-    ) -> anyhow::Result<VqTokenizer> {
-        Ok(VqTokenizer::load(&self.tokenizer, config, device)?)
+    /// An unreadable or invalid `--tokenizer-config` (exit 2); a checkpoint that cannot be read
+    /// or does not match the configuration.
+    pub fn load(&self, device: &Device) -> anyhow::Result<VqTokenizer> {
+        let config = self.config()?;
+        Ok(VqTokenizer::load(&self.tokenizer, config.as_ref(), device)?)
     }
 }
 
 /// Runs `par decode`.
 pub fn run(args: &DecodeArgs) -> anyhow::Result<()> {
     npy::prepare_output(&args.out)?;
-    let config = args.tokenizer.config()?;
     let codes = npy::read_ints(&args.codes)?;
     let (batch, h, w) = match codes.shape[..] {
         [b, n] if n.isqrt() * n.isqrt() == n => (b, n.isqrt(), n.isqrt()),
@@ -102,7 +95,7 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<()> {
         invalid!("{}: no code grids", args.codes.display());
     }
     let device = args.device.device()?;
-    let model = args.tokenizer.load(config.as_ref(), &device)?;
+    let model = args.tokenizer.load(&device)?;
     let config = model.config().clone();
     if let Some(c) = codes.values.iter().find(|&&c| c < 0 || c as usize >= config.codebook_size) {
         invalid!(

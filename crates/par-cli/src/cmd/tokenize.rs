@@ -88,9 +88,8 @@ pub fn run(args: &TokenizeArgs) -> anyhow::Result<()> {
     if args.image_size == Some(0) {
         invalid!("--image-size must be positive");
     }
-    let config = args.tokenizer.config()?;
     let device = args.device.device()?;
-    let model = args.tokenizer.load(config.as_ref(), &device)?;
+    let model = args.tokenizer.load(&device)?;
     let channels = model.config().image_channels;
     let size = args.image_size.unwrap_or(if channels == 1 { 32 } else { 256 });
     let (source, default_name) = match (&args.images, &args.idx) {
