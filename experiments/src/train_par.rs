@@ -3,14 +3,17 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+use par_app::{InputResult, OutputDir};
 use par_data::CodeStore;
 use par_device::{Backend, DeviceArgs};
 use par_model::{ParTransformerConfig, Preset};
 use par_train::par::{CodeDataset, ParTrainConfig, Precision, train_par};
+use par_train::{TrainError, Trained};
 
 /// Flags of `train_par_l`, `train_par_xl`, `train_par_xxl`, `train_par_3b`.
 #[derive(Debug, clap::Parser)]
+#[command(allow_negative_numbers = true)]
 pub struct TrainParArgs {
     /// Pre-tokenized codes: a `par tokenize` output folder (codes.parc) or a LlamaGen dump
     /// (`…_codes/` + `…_labels/`).
@@ -90,18 +93,44 @@ fn tokenize_hint(path: &std::path::Path) -> String {
 /// A missing or empty code folder (with the `par tokenize` command that makes it), bad configs,
 /// and the training errors.
 pub fn run(preset: Preset, args: &TrainParArgs) -> anyhow::Result<()> {
+    let flags = par_app::long_flags::<TrainParArgs>();
+    let named = |e: anyhow::Error| par_app::name_flag(e, &flags);
+    // The flags first, before any data is read (the assembled config is checked again below).
+    if let Some(lr) = args.lr {
+        par_app::check_float("lr", lr, Some(f64::MIN_POSITIVE), None)?;
+    }
+    if let Some(decay) = args.ema {
+        if !(0.0..1.0).contains(&decay) {
+            par_app::invalid!("--ema must be a decay in [0, 1), got {decay}");
+        }
+    }
+    for (flag, value) in [
+        ("epochs", args.epochs),
+        ("batch-size", args.batch_size),
+        ("max-steps", args.max_steps),
+        ("checkpoint-every", args.checkpoint_every),
+    ] {
+        if let Some(v) = value {
+            par_app::check_positive(flag, v)?;
+        }
+    }
+    let out = OutputDir::check(&args.out, "--out")?;
+    if args.resume && par_train::checkpoint::latest(&args.out).is_none() {
+        return Err(anyhow::Error::from(TrainError::NothingToResume { path: args.out.clone() })
+            .context("--resume"));
+    }
     let store = match CodeStore::open(&args.codes) {
         Ok(s) if s.info().num_images > 0 => s,
-        Ok(_) => bail!("{}", tokenize_hint(&args.codes)),
+        Ok(_) => par_app::invalid!("{}", tokenize_hint(&args.codes)),
         // Missing or empty: say how to make the codes; damaged: the reader's error names the file.
         Err(e)
             if !args.codes.exists()
                 || e.to_string().contains("no code dump")
                 || e.to_string().contains("no samples") =>
         {
-            bail!("{e}\n{}", tokenize_hint(&args.codes))
+            par_app::invalid!("{e}; {}", tokenize_hint(&args.codes))
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e).input(),
     };
     let info = store.info().clone();
     eprintln!(
@@ -112,11 +141,11 @@ pub fn run(preset: Preset, args: &TrainParArgs) -> anyhow::Result<()> {
         info.grid[1],
         store.path().display()
     );
-    let train = CodeDataset::load(&store, 0..info.num_images)?;
+    let train = CodeDataset::load(&store, 0..info.num_images).input()?;
     let val = match &args.val_codes {
         Some(p) => {
-            let s = CodeStore::open(p)?;
-            CodeDataset::load(&s, 0..s.info().num_images)?
+            let s = CodeStore::open(p).input()?;
+            CodeDataset::load(&s, 0..s.info().num_images).input()?
         }
         None => {
             CodeDataset { codes: vec![], labels: vec![], views: info.views, tokens: info.tokens() }
@@ -125,9 +154,12 @@ pub fn run(preset: Preset, args: &TrainParArgs) -> anyhow::Result<()> {
     let mut model: ParTransformerConfig = match &args.model_config {
         Some(p) => par_store::from_json_with_defaults(
             &ParTransformerConfig::new(),
-            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            &std::fs::read_to_string(p)
+                .with_context(|| format!("reading {}", p.display()))
+                .input()?,
         )
-        .with_context(|| format!("{}: not a model config", p.display()))?,
+        .with_context(|| format!("{}: not a model config", p.display()))
+        .input()?,
         None => preset
             .config(info.grid[0], args.parallel)
             .with_attn_dropout(0.1)
@@ -146,9 +178,12 @@ pub fn run(preset: Preset, args: &TrainParArgs) -> anyhow::Result<()> {
     let mut cfg = match &args.config {
         Some(p) => par_store::from_json_with_defaults(
             &defaults,
-            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            &std::fs::read_to_string(p)
+                .with_context(|| format!("reading {}", p.display()))
+                .input()?,
         )
-        .with_context(|| format!("{}: not a training config", p.display()))?,
+        .with_context(|| format!("{}: not a training config", p.display()))
+        .input()?,
         None => defaults,
     };
     macro_rules! set {
@@ -161,6 +196,8 @@ pub fn run(preset: Preset, args: &TrainParArgs) -> anyhow::Result<()> {
     if args.ema.is_some() {
         cfg.ema_decay = args.ema;
     }
+    cfg.validate().map_err(|e| named(e.into()))?;
+    model.validate().map_err(|e| named(e.into()))?;
     let backend = args.device.backend()?;
     cfg.precision = args.precision.unwrap_or(if backend == Backend::Cuda {
         Precision::Bf16
@@ -187,18 +224,22 @@ pub fn run(preset: Preset, args: &TrainParArgs) -> anyhow::Result<()> {
     );
     let progress = crate::progress_bar(cfg.total_steps(train.len()) as u64, "train");
     let stop = crate::stop_flag();
-    let report = train_par(
-        &args.out,
-        &model,
-        &cfg,
-        &train,
-        &val,
-        &devices,
-        args.resume,
-        &progress,
-        &|_| stop.load(std::sync::atomic::Ordering::SeqCst),
-    )?;
+    let trained =
+        train_par(&args.out, &model, &cfg, &train, &val, &devices, args.resume, &progress, &|_| {
+            stop.load(std::sync::atomic::Ordering::SeqCst)
+        })
+        .map_err(|e| match e {
+            TrainError::NonFinite { .. } => {
+                anyhow::Error::from(e).context(format!("lower --lr (now {:e})", cfg.lr))
+            }
+            e => named(e.into()),
+        })?;
     progress.finish();
+    out.keep();
+    if matches!(trained, Trained::AlreadyFinished(_)) {
+        eprintln!("the run in {} is already finished; nothing to do", args.out.display());
+    }
+    let report = trained.report();
     eprintln!(
         "{} steps, {:.0} image tokens/s → {}",
         report.steps,

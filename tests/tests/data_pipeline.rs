@@ -135,9 +135,12 @@ fn tokenize_resumed_equals_uninterrupted() {
         .unwrap_err();
     assert!(matches!(err, TrainError::Interrupted { step: 3 }), "{err}");
     assert!(!b.join("codes.parc").exists(), "no final file before the job ends");
-    // Another job into the same folder is refused.
+    // Another job into the same folder is refused, naming the setting and how to start afresh.
     let other = TokenizeSettings { image_size: 32, ..settings.clone() };
-    assert!(tokenize(&source, &model, &other, &b, 3, true, &device, &hidden, &|_| false).is_err());
+    let err = tokenize(&source, &model, &other, &b, 3, true, &device, &hidden, &|_| false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("image_size = 16") && err.contains("delete"), "{err}");
     // A different batch size does not change the codes.
     tokenize(&source, &model, &settings, &b, 1, true, &device, &hidden, &|_| false).unwrap();
 
@@ -221,7 +224,8 @@ fn tokenizer_training_resumed_equals_uninterrupted() {
     let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let a = dir.path().join("a");
     let full = train_tokenizer(&a, &tok, &cfg, &train, &held, &device, false, &hidden, &|_| false)
-        .unwrap();
+        .unwrap()
+        .report();
     assert_eq!(full.history.len(), 2, "windows 1–4 and 5–6");
     assert!(
         full.history[1].d_loss > 0.0 && full.history[1].g_adv != 0.0,
@@ -237,7 +241,9 @@ fn tokenizer_training_resumed_equals_uninterrupted() {
         .unwrap_err();
     assert!(matches!(again, TrainError::Exists { step: 3, .. }), "{again}");
     let resumed =
-        train_tokenizer(&b, &tok, &cfg, &train, &held, &device, true, &hidden, &|_| false).unwrap();
+        train_tokenizer(&b, &tok, &cfg, &train, &held, &device, true, &hidden, &|_| false)
+            .unwrap()
+            .report();
     assert_eq!(resumed.history, full.history, "per-step losses");
     assert_eq!(resumed.held_out, full.held_out);
     let wa = par_store::StateDict::read(&a.join("tokenizer.safetensors")).unwrap();

@@ -69,7 +69,8 @@ fn loss_starts_at_ln_vocab_and_falls_well_below() {
         &ProgressBar::hidden(),
         &|_| false,
     )
-    .unwrap();
+    .unwrap()
+    .report();
     let ln_v = 64f64.ln();
     assert!(
         (r.history[0].loss - ln_v).abs() < 1e-3,
@@ -135,20 +136,24 @@ fn resumed_run_reproduces_losses_and_weights() {
     let a = dir.path().join("a");
     let full =
         train_par(&a, &model(), &c, &train, &val, &[Device::flex()], false, &hidden, &|_| false)
-            .unwrap();
+            .unwrap()
+            .report();
     let b = dir.path().join("b");
     let err =
         train_par(&b, &model(), &c, &train, &val, &[Device::flex()], false, &hidden, &|s| s == 6)
             .unwrap_err();
     assert!(matches!(err, TrainError::Interrupted { step: 6 }), "{err}");
     let other = c.clone().with_lr(1e-3);
-    assert!(matches!(
-        train_par(&b, &model(), &other, &train, &val, &[Device::flex()], true, &hidden, &|_| false),
-        Err(TrainError::Config(_))
-    ));
+    match train_par(&b, &model(), &other, &train, &val, &[Device::flex()], true, &hidden, &|_| {
+        false
+    }) {
+        Err(TrainError::ResumeMismatch { field, .. }) => assert_eq!(field, "lr"),
+        other => panic!("expected a resume mismatch on lr, got {other:?}"),
+    }
     let resumed =
         train_par(&b, &model(), &c, &train, &val, &[Device::flex()], true, &hidden, &|_| false)
-            .unwrap();
+            .unwrap()
+            .report();
     assert_eq!(resumed.history, full.history, "per-step losses");
     assert_eq!(resumed.validation, full.validation);
     for f in ["model.safetensors", "model_ema.safetensors"] {
@@ -179,7 +184,8 @@ fn one_step(
         train_par(dir, &m, &c, &toy(40), &toy(0), devices, false, &ProgressBar::hidden(), &|_| {
             false
         })
-        .unwrap();
+        .unwrap()
+        .report();
     (r.history[0].grad_norm, par_store::StateDict::read(&dir.join("model.safetensors")).unwrap())
 }
 
@@ -213,4 +219,139 @@ fn two_devices_match_one() {
         one_step(Precision::F32, &[Device::flex(), Device::flex()], &dir.path().join("two"));
     assert!((g1 - g2).abs() < 1e-4 * g1, "grad norm {g2} vs {g1}");
     assert!(max_diff(&w1, &w2) < 1e-5, "{}", max_diff(&w1, &w2));
+}
+
+#[test]
+fn training_stops_at_the_first_non_finite_loss_and_keeps_the_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let _g = lock();
+    let hidden = ProgressBar::hidden();
+    // lr 1e30 with no warm-up: the first update blows the weights up, a later loss is NaN.
+    let c = cfg().with_max_steps(Some(20)).with_warmup_epochs(0).with_lr(1e30);
+    let fresh = dir.path().join("fresh");
+    let err = train_par(
+        &fresh,
+        &model(),
+        &c,
+        &toy(40),
+        &toy(0),
+        &[Device::flex()],
+        false,
+        &hidden,
+        &|_| false,
+    )
+    .unwrap_err();
+    match err {
+        TrainError::NonFinite { step, last_checkpoint: None, .. } => assert!(step >= 2, "{step}"),
+        other => panic!("expected divergence before any checkpoint, got {other:?}"),
+    }
+    assert!(!fresh.join("model.safetensors").exists(), "no weights from a diverged run");
+    assert!(!fresh.join("config.json").exists(), "a run without a checkpoint leaves nothing");
+    // With a checkpoint after step 1 (taken before the blow-up shows), that checkpoint stays.
+    let kept = dir.path().join("kept");
+    let c1 = c.clone().with_checkpoint_every(1).with_lr(3e-3);
+    train_par(
+        &kept,
+        &model(),
+        &c1.clone().with_max_steps(Some(1)),
+        &toy(40),
+        &toy(0),
+        &[Device::flex()],
+        false,
+        &hidden,
+        &|_| false,
+    )
+    .unwrap();
+    let before = std::fs::read(kept.join("checkpoint/state.json")).unwrap();
+    let c2 = c1.with_max_steps(Some(20));
+    // Same settings but max_steps: resume, then diverge only because of the weights we plant.
+    let mut state = par_store::StateDict::read(&kept.join("checkpoint/model.safetensors")).unwrap();
+    state.tensors.get_mut("norm.weight").unwrap().values.iter_mut().for_each(|v| *v = 1e30);
+    state.tensors.get_mut("output.weight").unwrap().values.iter_mut().for_each(|v| *v = 1e30);
+    state.write_safetensors(&kept.join("checkpoint/model.safetensors")).unwrap();
+    let err = train_par(
+        &kept,
+        &model(),
+        &c2,
+        &toy(40),
+        &toy(0),
+        &[Device::flex()],
+        true,
+        &hidden,
+        &|_| false,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, TrainError::NonFinite { step: 2, last_checkpoint: Some(1), .. }),
+        "{err:?}"
+    );
+    assert_eq!(std::fs::read(kept.join("checkpoint/state.json")).unwrap(), before);
+}
+
+#[test]
+fn resume_edge_cases_are_errors_or_no_ops() {
+    let dir = tempfile::tempdir().unwrap();
+    let _g = lock();
+    let hidden = ProgressBar::hidden();
+    let run = dir.path().join("run");
+    let c = cfg().with_max_steps(Some(6));
+    let go = |c: &ParTrainConfig, resume: bool| {
+        train_par(
+            &run,
+            &model(),
+            c,
+            &toy(40),
+            &toy(10),
+            &[Device::flex()],
+            resume,
+            &hidden,
+            &|_| false,
+        )
+    };
+    assert!(matches!(go(&c, true), Err(TrainError::NothingToResume { .. })));
+    assert!(!run.exists(), "a refused resume creates nothing");
+    assert!(matches!(go(&c, false), Ok(par_train::Trained::Done(_))));
+    let report = std::fs::read(run.join("report.json")).unwrap();
+    assert!(matches!(go(&c, false), Err(TrainError::Exists { step: 6, .. })));
+    match go(&c.clone().with_max_steps(Some(4)), true) {
+        Err(TrainError::StepsBehind { done: 6, asked: 4, field: "max_steps", .. }) => {}
+        other => panic!("expected steps behind, got {other:?}"),
+    }
+    match go(&c, true) {
+        Ok(par_train::Trained::AlreadyFinished(r)) => assert_eq!(r.steps, 6),
+        other => panic!("expected an already finished run, got {other:?}"),
+    }
+    assert_eq!(std::fs::read(run.join("report.json")).unwrap(), report, "nothing rewritten");
+    match go(&c.clone().with_seed(12), true) {
+        Err(TrainError::ResumeMismatch { field, checkpoint, now, .. }) => {
+            assert_eq!((field.as_str(), checkpoint.as_str(), now.as_str()), ("seed", "11", "12"))
+        }
+        other => panic!("expected a mismatch on seed, got {other:?}"),
+    }
+    for bad in [
+        c.clone().with_lr(f64::NAN),
+        c.clone().with_lr(0.0),
+        c.clone().with_class_dropout(1.0),
+        c.clone().with_ema_decay(Some(f64::INFINITY)),
+        c.clone().with_batch_size(0),
+        c.clone().with_epochs(0),
+    ] {
+        assert!(matches!(bad.validate(), Err(TrainError::Setting { .. })), "{bad:?}");
+        let fresh = dir.path().join("never");
+        assert!(matches!(
+            train_par(
+                &fresh,
+                &model(),
+                &bad,
+                &toy(40),
+                &toy(0),
+                &[Device::flex()],
+                false,
+                &hidden,
+                &|_| false
+            ),
+            Err(TrainError::Setting { .. })
+        ));
+        assert!(!fresh.exists());
+    }
 }

@@ -49,9 +49,20 @@ enum TokenizerCommand {
     Train(cmd::tokenizer_train::TokenizerTrainArgs),
 }
 
+/// Parses the command line. Every subcommand takes negative numbers as values, so
+/// `--temperature -1` reaches the flag's own check (which names the flag) instead of clap's
+/// "unexpected argument".
+fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    fn allow_negative(cmd: clap::Command) -> clap::Command {
+        cmd.allow_negative_numbers(true).mut_subcommands(allow_negative)
+    }
+    let matches = allow_negative(Cli::command()).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
+    let result = match parse().command {
         Command::Order(args) => cmd::order::run(&args),
         Command::Devices(args) => cmd::devices::run(&args),
         Command::ModelInfo(args) => cmd::model_info::run(&args),
@@ -63,11 +74,5 @@ fn main() -> ExitCode {
         Command::Tokenizer(TokenizerCommand::Train(args)) => cmd::tokenizer_train::run(&args),
         Command::Tokenize(args) => cmd::tokenize::run(&args),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {}", cmd::one_line(&error));
-            ExitCode::from(cmd::exit_code(&error))
-        }
-    }
+    par_app::finish(result)
 }

@@ -31,3 +31,7 @@ pub use imageset::ImageSet;
 pub use pixels::{PixelImage, load_image};
 pub use resample::{Filter, resize};
 pub use store::{COMPACT_FILE, CodeStore, CodeStoreInfo, REPORT_FILE};
+
+/// The largest image side (pixels) the training and pre-tokenization jobs accept: 16× the
+/// paper's 256 px; a larger value is a typo that would only fail on allocation.
+pub const MAX_IMAGE_SIZE: usize = 4096;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use par_store::{CheckpointError, StateDict, WRAPPER_KEYS, WeightTensor};
+pub use par_store::{CheckpointError, CheckpointKind, StateDict, WRAPPER_KEYS, WeightTensor};
 
 use burn::module::Param;
 use burn::prelude::*;
@@ -14,7 +14,7 @@ use burn::tensor::TensorData;
 use crate::{ParTransformer, ParTransformerConfig};
 
 /// Metadata key of the model configuration in our safetensors checkpoints.
-pub const CONFIG_METADATA_KEY: &str = "par_transformer_config";
+pub const CONFIG_METADATA_KEY: &str = par_store::MODEL_CONFIG_KEY;
 
 /// The model configuration stored by [`ParTransformer::save`], if any.
 ///
@@ -85,6 +85,7 @@ impl ParTransformer {
         device: &Device,
     ) -> Result<Self, CheckpointError> {
         let path = state.path.clone();
+        state.expect_kind(CheckpointKind::Model)?;
         state.check_keys(&expected_keys(config), ignored)?;
         let mut model = config
             .init(device)
@@ -235,6 +236,7 @@ impl ParTransformer {
         device: &Device,
     ) -> Result<Self, CheckpointError> {
         let state = StateDict::read(path)?;
+        state.expect_kind(CheckpointKind::Model)?;
         let config = match config {
             Some(c) => c.clone(),
             None => stored_config(&state)?

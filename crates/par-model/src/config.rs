@@ -28,10 +28,47 @@ pub enum ConfigError {
         /// The value.
         value: String,
     },
+    /// A number that is not finite or outside its range.
+    #[error("model config field `{field}` must be {expected}, got {value}")]
+    Number {
+        /// The field.
+        field: &'static str,
+        /// The range, in words.
+        expected: &'static str,
+        /// The value.
+        value: String,
+    },
+    /// A grid larger than [`MAX_GRID_SIZE`].
+    #[error(
+        "model config field `grid_size` is {0}: at most {MAX_GRID_SIZE} tokens per side are supported ({MAX_GRID_SIZE}² = 65,536 tokens, 4096 px with a 16× tokenizer)"
+    )]
+    GridTooLarge(usize),
     /// The grid and parallel degree do not make a valid region grid.
     #[error("model config grid: {0}")]
     Grid(#[from] OrderError),
 }
+
+impl ConfigError {
+    /// The config field at fault (`grid_size` and `parallel` for grid errors).
+    pub fn field(&self) -> &'static str {
+        match self {
+            ConfigError::Zero { field }
+            | ConfigError::Probability { field, .. }
+            | ConfigError::Number { field, .. } => field,
+            ConfigError::HeadDim { .. } => "n_heads",
+            ConfigError::GridTooLarge(_) | ConfigError::Grid(_) => "grid_size",
+        }
+    }
+}
+
+/// The largest codebook (`vocab_size`) or class count a model is built for (2^20): embedding
+/// tables beyond are typos that would only fail on allocation.
+pub const MAX_TABLE_ROWS: usize = 1 << 20;
+
+/// The largest code grid side a model is built for: the RoPE table and the KV cache grow with
+/// `grid_size²`, and 256 (65,536 tokens) is 10× the side of the paper's largest zero-shot
+/// resolution (32 at 512 px); larger values are typos, not experiments.
+pub const MAX_GRID_SIZE: usize = 256;
 
 /// Hyper-parameters of the PAR / LlamaGen class-conditional decoder (PAR-SPEC.md §4.1–4.3).
 ///
@@ -194,6 +231,38 @@ impl ParTransformerConfig {
                 return Err(ConfigError::Probability { field, value: value.to_string() });
             }
         }
+        for (field, value, ok, expected) in [
+            ("rope_base", self.rope_base, self.rope_base > 1.0, "finite and > 1"),
+            ("norm_eps", self.norm_eps, self.norm_eps > 0.0, "finite and > 0"),
+            (
+                "initializer_range",
+                self.initializer_range,
+                self.initializer_range >= 0.0,
+                "finite and ≥ 0",
+            ),
+            (
+                "ffn_dim_multiplier",
+                self.ffn_dim_multiplier.unwrap_or(1.0),
+                self.ffn_dim_multiplier.unwrap_or(1.0) > 0.0,
+                "finite and > 0",
+            ),
+        ] {
+            if !(value.is_finite() && ok) {
+                return Err(ConfigError::Number { field, expected, value: value.to_string() });
+            }
+        }
+        for (field, value) in [("vocab_size", self.vocab_size), ("num_classes", self.num_classes)] {
+            if value > MAX_TABLE_ROWS {
+                return Err(ConfigError::Number {
+                    field,
+                    expected: "at most 1,048,576",
+                    value: value.to_string(),
+                });
+            }
+        }
+        if self.grid_size > MAX_GRID_SIZE {
+            return Err(ConfigError::GridTooLarge(self.grid_size));
+        }
         self.region_grid()?;
         Ok(())
     }
@@ -298,5 +367,26 @@ mod tests {
         for p in [Preset::GptTiny, Preset::GptSmall, Preset::GptB, Preset::Gpt3b] {
             p.config(16, 4).validate().unwrap();
         }
+        assert_eq!(
+            ParTransformerConfig::new().with_norm_eps(f64::NAN).validate().unwrap_err().field(),
+            "norm_eps"
+        );
+        assert_eq!(
+            ParTransformerConfig::new()
+                .with_rope_base(f64::INFINITY)
+                .validate()
+                .unwrap_err()
+                .field(),
+            "rope_base"
+        );
+        assert_eq!(
+            ParTransformerConfig::new().with_grid_size(MAX_GRID_SIZE + 16).validate(),
+            Err(ConfigError::GridTooLarge(MAX_GRID_SIZE + 16))
+        );
+        ParTransformerConfig::new()
+            .with_grid_size(MAX_GRID_SIZE)
+            .with_parallel(16)
+            .validate()
+            .unwrap();
     }
 }

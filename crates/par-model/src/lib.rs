@@ -17,10 +17,10 @@ mod transformer;
 
 pub use cache::{KvCache, ModelCache};
 pub use checkpoint::{
-    CONFIG_METADATA_KEY, CheckpointError, StateDict, WRAPPER_KEYS, WeightTensor, expected_keys,
-    stored_config,
+    CONFIG_METADATA_KEY, CheckpointError, CheckpointKind, StateDict, WRAPPER_KEYS, WeightTensor,
+    expected_keys, stored_config,
 };
-pub use config::{ConfigError, ParTransformerConfig, Preset};
+pub use config::{ConfigError, MAX_GRID_SIZE, ParTransformerConfig, Preset};
 pub use rope::Rope2d;
 pub use transformer::{
     ClassEmbedding, ForwardError, ParTransformer, StepInput, TransformerInput, TransitionEmbedding,

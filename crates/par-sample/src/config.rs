@@ -43,16 +43,26 @@ impl Default for SampleConfig {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SampleConfigError {
     /// `top_p` outside `(0, 1]`.
-    #[error("top-p must be in (0, 1], got {0}")]
+    #[error("sampling setting `top_p` must be in (0, 1], got {0}")]
     TopP(f32),
     /// A non-finite or negative number.
-    #[error("{field} must be finite and ≥ 0, got {value}")]
+    #[error("sampling setting `{field}` must be finite and ≥ 0, got {value}")]
     NotFinite {
         /// The field.
         field: &'static str,
         /// Its value.
         value: f32,
     },
+}
+
+impl SampleConfigError {
+    /// The [`SampleConfig`] field at fault.
+    pub fn field(&self) -> &'static str {
+        match self {
+            SampleConfigError::TopP(_) => "top_p",
+            SampleConfigError::NotFinite { field, .. } => field,
+        }
+    }
 }
 
 impl SampleConfig {
@@ -62,7 +72,7 @@ impl SampleConfig {
     ///
     /// [`SampleConfigError`] naming the field.
     pub fn validate(&self) -> Result<(), SampleConfigError> {
-        for (field, value) in [("cfg-scale", self.cfg_scale), ("temperature", self.temperature)] {
+        for (field, value) in [("cfg_scale", self.cfg_scale), ("temperature", self.temperature)] {
             if !value.is_finite() || value < 0.0 {
                 return Err(SampleConfigError::NotFinite { field, value });
             }

@@ -32,6 +32,34 @@ pub enum SampleError {
     /// Logits could not be read back from the device.
     #[error("reading logits from the device: {0}")]
     Readback(String),
+    /// The model produced NaN or ±∞ logits: its weights or activations overflow (weights saved
+    /// from a diverged run, or a precision too low for them).
+    #[error(
+        "non-finite logits at decode step {step} of {steps} (sample {sample}, token {token}: {value}); the model's weights or activations overflow"
+    )]
+    NonFiniteLogits {
+        /// The decode step, 1-based (1 = the prefill).
+        step: usize,
+        /// Decode steps in all.
+        steps: usize,
+        /// The sample in the batch (0-based).
+        sample: usize,
+        /// The code id whose logit is non-finite.
+        token: usize,
+        /// The value.
+        value: f32,
+    },
+}
+
+impl SampleError {
+    /// Whether the error lies in the caller's input (class ids, settings) rather than in the
+    /// model or the device.
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(
+            self,
+            SampleError::ClassOutOfRange { .. } | SampleError::Empty | SampleError::Config(_)
+        )
+    }
 }
 
 fn int_tensor(values: Vec<i64>, shape: [usize; 2], device: &Device) -> Tensor<2, Int> {
@@ -80,7 +108,9 @@ pub fn generate(
     let mut samplers: Vec<Sampler> =
         (0..batch_size as u64).map(|b| Sampler::new(config, b)).collect();
     let mut cache = model.new_cache();
-    for (index, step) in schedule.steps().into_iter().enumerate() {
+    let steps = schedule.steps();
+    let num_steps = steps.len();
+    for (index, step) in steps.into_iter().enumerate() {
         let guide = config.guided_at(index);
         if rows > batch_size && !guide {
             // Guidance is over for good: drop the null half from the batch and the KV cache.
@@ -112,12 +142,21 @@ pub fn generate(
         for (b, sample_tokens) in par_tokens.iter_mut().enumerate() {
             for j in 0..len {
                 let at = |r: usize| &host[(r * len + j) * vocab..(r * len + j + 1) * vocab];
+                // Guidance mixes the null row in: a non-finite logit there is refused as well.
                 let mut row = if guide {
                     guided_logits(at(b), at(b + batch_size), config.cfg_scale)
                 } else {
                     at(b).to_vec()
                 };
-                sample_tokens[step.slots.start + j] = samplers[b].sample(&mut row) as u32;
+                let token =
+                    samplers[b].sample(&mut row).map_err(|e| SampleError::NonFiniteLogits {
+                        step: index + 1,
+                        steps: num_steps,
+                        sample: b,
+                        token: e.index,
+                        value: e.value,
+                    })?;
+                sample_tokens[step.slots.start + j] = token as u32;
             }
         }
     }

@@ -11,4 +11,4 @@ mod logits;
 
 pub use config::{SampleConfig, SampleConfigError};
 pub use generate::{SampleError, generate};
-pub use logits::{Sampler, filter_top_k_top_p, guided_logits};
+pub use logits::{NonFiniteLogit, Sampler, filter_top_k_top_p, guided_logits};

@@ -55,6 +55,16 @@ pub fn filter_top_k_top_p(logits: &mut [f32], top_k: usize, top_p: f32) {
     }
 }
 
+/// A logit row holding NaN or ±∞ (the first such entry).
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[error("logit {index} is {value}")]
+pub struct NonFiniteLogit {
+    /// Token id of the first non-finite logit.
+    pub index: usize,
+    /// Its value.
+    pub value: f32,
+}
+
 /// Turns logit rows into tokens with a seeded generator (ChaCha8: the same seed and stream give
 /// the same draws on every platform and backend).
 #[derive(Debug, Clone)]
@@ -86,7 +96,20 @@ impl Sampler {
     /// softmax, categorical draw (or argmax when greedy). The row is consumed as scratch space.
     /// Exactly one uniform number is drawn per call unless greedy, so the sequence of draws is the
     /// same for every backend.
-    pub fn sample(&mut self, row: &mut [f32]) -> usize {
+    ///
+    /// # Errors
+    ///
+    /// [`NonFiniteLogit`] if the row holds NaN or ±∞ (checked before anything is drawn): no
+    /// token can be told from such a row, and argmax or the cumulative draw would silently
+    /// return token 0.
+    pub fn sample(&mut self, row: &mut [f32]) -> Result<usize, NonFiniteLogit> {
+        if let Some(index) = row.iter().position(|x| !x.is_finite()) {
+            return Err(NonFiniteLogit { index, value: row[index] });
+        }
+        Ok(self.draw(row))
+    }
+
+    fn draw(&mut self, row: &mut [f32]) -> usize {
         if self.greedy {
             return argmax(row);
         }
@@ -178,12 +201,16 @@ mod tests {
         let config = SampleConfig { temperature: 0.0, ..SampleConfig::default() };
         let mut s = Sampler::new(&config, 0);
         for _ in 0..50 {
-            assert_eq!(s.sample(&mut [0.0, 0.001, -1.0]), 1, "T=0 → ×1e5, all mass on the max");
+            assert_eq!(
+                s.sample(&mut [0.0, 0.001, -1.0]).unwrap(),
+                1,
+                "T=0 → ×1e5, all mass on the max"
+            );
         }
         // The clamp is 1e-5, not 0: logits 1e-6 apart at T = 0 stay a near coin flip.
         let mut seen = [false; 2];
         for _ in 0..200 {
-            seen[s.sample(&mut [0.0, 1e-6])] = true;
+            seen[s.sample(&mut [0.0, 1e-6]).unwrap()] = true;
         }
         assert_eq!(seen, [true, true]);
     }
@@ -194,14 +221,15 @@ mod tests {
         let draw = || {
             let mut s = Sampler::new(&config, 0);
             (0..100)
-                .map(|i| s.sample(&mut [0.0, (i % 3) as f32 * 0.1, 0.2, -0.3]))
+                .map(|i| s.sample(&mut [0.0, (i % 3) as f32 * 0.1, 0.2, -0.3]).unwrap())
                 .collect::<Vec<_>>()
         };
         assert_eq!(draw(), draw());
         let other = SampleConfig { seed: 8, ..config.clone() };
         let mut s = Sampler::new(&other, 0);
-        let third: Vec<_> =
-            (0..100).map(|i| s.sample(&mut [0.0, (i % 3) as f32 * 0.1, 0.2, -0.3])).collect();
+        let third: Vec<_> = (0..100)
+            .map(|i| s.sample(&mut [0.0, (i % 3) as f32 * 0.1, 0.2, -0.3]).unwrap())
+            .collect();
         assert_ne!(draw(), third);
     }
 
@@ -212,7 +240,7 @@ mod tests {
         let mut counts = [0usize; 3];
         let (p0, p1) = (0.2f32, 0.5f32);
         for _ in 0..20000 {
-            counts[s.sample(&mut [p0.ln(), p1.ln(), 0.3f32.ln()])] += 1;
+            counts[s.sample(&mut [p0.ln(), p1.ln(), 0.3f32.ln()]).unwrap()] += 1;
         }
         let f = |c: usize| c as f64 / 20000.0;
         assert!((f(counts[0]) - 0.2).abs() < 0.015, "{counts:?}");
@@ -220,12 +248,28 @@ mod tests {
         // Filtered tokens are never drawn.
         let strict = SampleConfig { top_k: 1, seed: 2, ..SampleConfig::default() };
         let mut s = Sampler::new(&strict, 0);
-        assert!((0..500).all(|_| s.sample(&mut [p0.ln(), p1.ln(), 0.3f32.ln()]) == 1));
+        assert!((0..500).all(|_| s.sample(&mut [p0.ln(), p1.ln(), 0.3f32.ln()]).unwrap() == 1));
+    }
+
+    #[test]
+    fn non_finite_rows_are_refused_in_every_mode() {
+        for config in [
+            SampleConfig::default(),
+            SampleConfig { greedy: true, ..SampleConfig::default() },
+            SampleConfig { top_k: 2, ..SampleConfig::default() },
+            SampleConfig { top_p: 0.5, ..SampleConfig::default() },
+        ] {
+            let mut s = Sampler::new(&config, 0);
+            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                let err = s.sample(&mut [0.5, bad, 1.0]).unwrap_err();
+                assert_eq!((err.index, err.value.to_bits()), (1, bad.to_bits()), "{config:?}");
+            }
+        }
     }
 
     #[test]
     fn greedy_is_argmax() {
         let config = SampleConfig { greedy: true, ..SampleConfig::default() };
-        assert_eq!(Sampler::new(&config, 0).sample(&mut [0.1, 5.0, 5.0, -2.0]), 1);
+        assert_eq!(Sampler::new(&config, 0).sample(&mut [0.1, 5.0, 5.0, -2.0]).unwrap(), 1);
     }
 }

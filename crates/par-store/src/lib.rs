@@ -120,6 +120,69 @@ pub enum CheckpointError {
         /// Why.
         reason: String,
     },
+    /// A weight holds NaN or ±∞: the file is damaged, or it was saved from a diverged run.
+    #[error(
+        "{path}: key `{key}` holds {count} non-finite value(s) (first: {first} at flat index {index}); the checkpoint is damaged or was saved from a diverged run"
+    )]
+    NonFinite {
+        /// The file.
+        path: PathBuf,
+        /// The state-dict key.
+        key: String,
+        /// How many values are NaN or infinite.
+        count: usize,
+        /// The first such value.
+        first: f32,
+        /// Its row-major index.
+        index: usize,
+    },
+    /// A checkpoint of the other kind (a PAR model where a tokenizer is needed, or the reverse).
+    #[error("{path} is a {found} checkpoint, not a {wanted}")]
+    WrongKind {
+        /// The file.
+        path: PathBuf,
+        /// What the file holds.
+        found: CheckpointKind,
+        /// What was asked for.
+        wanted: CheckpointKind,
+    },
+}
+
+/// Metadata key of the PAR / LlamaGen model configuration in our safetensors checkpoints.
+pub const MODEL_CONFIG_KEY: &str = "par_transformer_config";
+/// Metadata key of the VQ tokenizer configuration in our safetensors checkpoints.
+pub const TOKENIZER_CONFIG_KEY: &str = "par_tokenizer_config";
+
+/// What a checkpoint holds, told from its stored config or, for upstream files, its keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointKind {
+    /// A PAR / LlamaGen transformer (`tok_embeddings`, `layers.*`).
+    Model,
+    /// A VQ tokenizer (`encoder.*`, `quantize.embedding`).
+    Tokenizer,
+}
+
+impl std::fmt::Display for CheckpointKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CheckpointKind::Model => "PAR model",
+            CheckpointKind::Tokenizer => "tokenizer",
+        })
+    }
+}
+
+/// Refuses weights with NaN or ±∞ values, naming the key and the first bad value.
+fn check_finite(path: &Path, key: &str, values: &[f32]) -> Result<(), CheckpointError> {
+    let Some(index) = values.iter().position(|v| !v.is_finite()) else {
+        return Ok(());
+    };
+    Err(CheckpointError::NonFinite {
+        path: path.into(),
+        key: key.into(),
+        count: values[index..].iter().filter(|v| !v.is_finite()).count(),
+        first: values[index],
+        index,
+    })
 }
 
 /// One weight: shape (PyTorch layout) and values as f32, row-major.
@@ -206,7 +269,9 @@ impl StateDict {
     ///
     /// # Errors
     ///
-    /// [`CheckpointError::Io`], [`CheckpointError::Format`] or [`CheckpointError::Dtype`].
+    /// [`CheckpointError::Io`], [`CheckpointError::Format`] or [`CheckpointError::Dtype`];
+    /// [`CheckpointError::NonFinite`] for a weight holding NaN or ±∞, so no command computes
+    /// with such weights.
     pub fn read(path: &Path) -> Result<Self, CheckpointError> {
         let bytes = std::fs::read(path)
             .map_err(|source| CheckpointError::Io { path: path.into(), source })?;
@@ -236,6 +301,7 @@ impl StateDict {
                 }
             };
             let values = decode_floats(kind, view.data(), true);
+            check_finite(path, &key, &values)?;
             tensors.insert(key, WeightTensor { shape: view.shape().to_vec(), values });
         }
         let metadata = meta.metadata().clone().unwrap_or_default().into_iter().collect();
@@ -272,6 +338,7 @@ impl StateDict {
             };
             let bytes = tensor.read().map_err(|e| format(e.to_string()))?;
             let values = decode_floats(kind, &bytes, false);
+            check_finite(path, &name, &values)?;
             tensors.insert(name, WeightTensor { shape: tensor.shape().to_vec(), values });
         }
         Ok(Self { tensors, metadata: BTreeMap::new(), path: path.into() })
@@ -283,8 +350,19 @@ impl StateDict {
     ///
     /// [`CheckpointError::Io`] or [`CheckpointError::Format`].
     pub fn write_safetensors(&self, path: &Path) -> Result<(), CheckpointError> {
+        let bytes = self.to_safetensors_bytes()?;
+        write_atomic(path, &bytes)
+            .map_err(|source| CheckpointError::Io { path: path.into(), source })
+    }
+
+    /// The weights (f32) and metadata as the bytes of a safetensors file.
+    ///
+    /// # Errors
+    ///
+    /// [`CheckpointError::Format`] if safetensors refuses the tensors (naming `self.path`).
+    pub fn to_safetensors_bytes(&self) -> Result<Vec<u8>, CheckpointError> {
         use safetensors::tensor::TensorView;
-        let io = |source| CheckpointError::Io { path: path.into(), source };
+        let path = &self.path;
         let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = self
             .tensors
             .iter()
@@ -307,9 +385,8 @@ impl StateDict {
             .collect();
         let metadata: std::collections::HashMap<String, String> =
             self.metadata.clone().into_iter().collect();
-        let serialized = safetensors::serialize(views, Some(metadata))
-            .map_err(|e| CheckpointError::Format { path: path.into(), reason: e.to_string() })?;
-        write_atomic(path, &serialized).map_err(io)
+        safetensors::serialize(views, Some(metadata))
+            .map_err(|e| CheckpointError::Format { path: path.clone(), reason: e.to_string() })
     }
 
     /// Stores `value` as JSON under `key` in the metadata (the inverse of
@@ -341,6 +418,47 @@ impl StateDict {
                 })
             })
             .transpose()
+    }
+
+    /// What the file holds: its stored config if it has one, else its keys; `None` if neither
+    /// tells.
+    pub fn kind(&self) -> Option<CheckpointKind> {
+        if self.metadata.contains_key(MODEL_CONFIG_KEY) {
+            return Some(CheckpointKind::Model);
+        }
+        if self.metadata.contains_key(TOKENIZER_CONFIG_KEY) {
+            return Some(CheckpointKind::Tokenizer);
+        }
+        let has = |prefix: &str| self.tensors.keys().any(|k| k.starts_with(prefix));
+        match (has("tok_embeddings.") || has("layers."), has("encoder.") || has("quantize.")) {
+            (true, false) => Some(CheckpointKind::Model),
+            (false, true) => Some(CheckpointKind::Tokenizer),
+            _ => None,
+        }
+    }
+
+    /// Refuses a checkpoint of the other kind (e.g. a PAR model given as a tokenizer).
+    ///
+    /// # Errors
+    ///
+    /// [`CheckpointError::WrongKind`].
+    pub fn expect_kind(&self, wanted: CheckpointKind) -> Result<(), CheckpointError> {
+        match self.kind() {
+            Some(found) if found != wanted => {
+                Err(CheckpointError::WrongKind { path: self.path.clone(), found, wanted })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The first weight holding NaN or ±∞, as the error [`StateDict::read`] would give for it
+    /// (trainers check their weights before saving them).
+    ///
+    /// # Errors
+    ///
+    /// [`CheckpointError::NonFinite`].
+    pub fn check_finite(&self) -> Result<(), CheckpointError> {
+        self.tensors.iter().try_for_each(|(k, t)| check_finite(&self.path, k, &t.values))
     }
 
     /// Checks that every `expected` key is present with its shape (PyTorch layout) and that no
@@ -378,5 +496,53 @@ impl StateDict {
             }
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(values: Vec<f32>, meta: &[(&str, &str)]) -> StateDict {
+        let mut tensors = BTreeMap::new();
+        tensors
+            .insert("layers.0.w".to_string(), WeightTensor { shape: vec![values.len()], values });
+        let metadata = meta.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        StateDict { tensors, metadata, path: PathBuf::from("x.safetensors") }
+    }
+
+    #[test]
+    fn non_finite_weights_are_refused_on_read_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.safetensors");
+        state(vec![1.0, f32::NAN, 2.0, f32::INFINITY], &[]).write_safetensors(&path).unwrap();
+        match StateDict::read(&path) {
+            Err(CheckpointError::NonFinite { key, count, index, .. }) => {
+                assert_eq!((key.as_str(), count, index), ("layers.0.w", 2, 1))
+            }
+            other => panic!("expected NonFinite, got {other:?}"),
+        }
+        state(vec![1.0, -2.0], &[]).write_safetensors(&path).unwrap();
+        StateDict::read(&path).unwrap().check_finite().unwrap();
+        assert!(state(vec![f32::NEG_INFINITY], &[]).check_finite().is_err());
+    }
+
+    #[test]
+    fn kind_from_stored_config_or_keys() {
+        assert_eq!(
+            state(vec![1.0], &[(MODEL_CONFIG_KEY, "{}")]).kind(),
+            Some(CheckpointKind::Model)
+        );
+        assert_eq!(
+            state(vec![1.0], &[(TOKENIZER_CONFIG_KEY, "{}")]).kind(),
+            Some(CheckpointKind::Tokenizer)
+        );
+        assert_eq!(state(vec![1.0], &[]).kind(), Some(CheckpointKind::Model), "layers.* keys");
+        let tok = state(vec![1.0], &[(TOKENIZER_CONFIG_KEY, "{}")]);
+        assert!(matches!(
+            tok.expect_kind(CheckpointKind::Model),
+            Err(CheckpointError::WrongKind { found: CheckpointKind::Tokenizer, .. })
+        ));
+        tok.expect_kind(CheckpointKind::Tokenizer).unwrap();
     }
 }

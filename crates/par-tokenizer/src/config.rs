@@ -16,6 +16,34 @@ pub enum TokenizerConfigError {
         /// The group count.
         groups: usize,
     },
+    /// A codebook beyond [`MAX_CODEBOOK_SIZE`].
+    #[error(
+        "tokenizer config field `codebook_size` is {0}, above the supported {MAX_CODEBOOK_SIZE}"
+    )]
+    CodebookTooLarge(usize),
+    /// A loss weight that is negative or not finite.
+    #[error("tokenizer config field `{field}` must be finite and ≥ 0, got {value}")]
+    Number {
+        /// The field.
+        field: &'static str,
+        /// The value, as written.
+        value: String,
+    },
+}
+
+/// The largest codebook a tokenizer config may ask for (2^20 entries; LlamaGen uses 2^14, LFQ
+/// tokenizers 2^18): larger values are typos that would only fail on allocation.
+pub const MAX_CODEBOOK_SIZE: usize = 1 << 20;
+
+impl TokenizerConfigError {
+    /// The config field at fault.
+    pub fn field(&self) -> &'static str {
+        match self {
+            TokenizerConfigError::Zero(field) | TokenizerConfigError::Number { field, .. } => field,
+            TokenizerConfigError::Groups { .. } => "norm_groups",
+            TokenizerConfigError::CodebookTooLarge(_) => "codebook_size",
+        }
+    }
 }
 
 /// Hyper-parameters of LlamaGen's VQ tokenizer (PAR-SPEC.md §6.1). Defaults are `vq_ds16_c2i`.
@@ -132,6 +160,17 @@ impl VqTokenizerConfig {
         {
             if channels == 0 || channels % self.norm_groups != 0 {
                 return Err(TokenizerConfigError::Groups { channels, groups: self.norm_groups });
+            }
+        }
+        if self.codebook_size > MAX_CODEBOOK_SIZE {
+            return Err(TokenizerConfigError::CodebookTooLarge(self.codebook_size));
+        }
+        for (field, value) in [
+            ("commitment_weight", self.commitment_weight),
+            ("entropy_loss_ratio", self.entropy_loss_ratio),
+        ] {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(TokenizerConfigError::Number { field, value: value.to_string() });
             }
         }
         Ok(())

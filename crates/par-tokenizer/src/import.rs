@@ -143,6 +143,7 @@ impl VqTokenizer {
         state: &StateDict,
         device: &Device,
     ) -> Result<Self, CheckpointError> {
+        state.expect_kind(par_store::CheckpointKind::Tokenizer)?;
         let mut model = config.init(device).map_err(|e| CheckpointError::Config {
             path: state.path.clone(),
             reason: e.to_string(),
@@ -179,6 +180,7 @@ impl VqTokenizer {
         device: &Device,
     ) -> Result<Self, CheckpointError> {
         let state = StateDict::read(path)?;
+        state.expect_kind(par_store::CheckpointKind::Tokenizer)?;
         let config = match config {
             Some(c) => c.clone(),
             None => stored_config(&state)?
@@ -242,7 +244,7 @@ impl VqTokenizer {
 }
 
 /// Metadata key of the tokenizer configuration in our safetensors checkpoints.
-pub const CONFIG_METADATA_KEY: &str = "par_tokenizer_config";
+pub const CONFIG_METADATA_KEY: &str = par_store::TOKENIZER_CONFIG_KEY;
 
 /// The configuration stored by [`VqTokenizer::save`], if any.
 ///

@@ -14,7 +14,7 @@ mod quantizer;
 mod tokenizer;
 
 pub use blocks::{AttnBlock, Decoder, Downsample, Encoder, Level, Mid, ResnetBlock, Upsample};
-pub use config::{TokenizerConfigError, TokenizerPreset, VqTokenizerConfig};
+pub use config::{MAX_CODEBOOK_SIZE, TokenizerConfigError, TokenizerPreset, VqTokenizerConfig};
 pub use import::{CONFIG_METADATA_KEY, CheckpointError, StateDict, expected_keys, stored_config};
 pub use quantizer::{
     CodebookUsage, ENTROPY_TEMPERATURE, VectorQuantizer, VqLosses, VqOutput, entropy_loss,

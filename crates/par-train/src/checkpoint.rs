@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::optim::{ModuleOptimizer, OptimizerRecord};
+use burn::prelude::Device;
 
 use crate::TrainError;
 
@@ -94,4 +95,133 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Train
     let bytes = std::fs::read(path).map_err(|e| TrainError::io(path, e))?;
     serde_json::from_slice(&bytes)
         .map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))
+}
+
+/// The checkpoint to continue from, by the resume rule every trainer follows: no checkpoint and
+/// no `resume` starts afresh; `resume` without a checkpoint is [`TrainError::NothingToResume`]
+/// (a mistyped directory must not silently start a new run); a checkpoint without `resume` is
+/// [`TrainError::Exists`]. Returns the checkpoint folder and its state.
+///
+/// # Errors
+///
+/// As above, or an unreadable `state.json`.
+pub fn resume_state<S: serde::de::DeserializeOwned>(
+    run: &Path,
+    resume: bool,
+    step_of: impl Fn(&S) -> usize,
+) -> Result<Option<(PathBuf, S)>, TrainError> {
+    match (latest(run), resume) {
+        (None, false) => Ok(None),
+        (None, true) => Err(TrainError::NothingToResume { path: run.into() }),
+        (Some(dir), resume) => {
+            let state: S = read_json(&dir.join("state.json"))?;
+            if !resume {
+                return Err(TrainError::Exists { path: run.into(), step: step_of(&state) });
+            }
+            Ok(Some((dir, state)))
+        }
+    }
+}
+
+/// Checks that a resumed run asks for the settings its checkpoint was made with, naming the
+/// first one that differs: `name` for a bare value, `name.field…` (or `field…` when `name` is
+/// empty) for a struct.
+///
+/// # Errors
+///
+/// [`TrainError::ResumeMismatch`].
+pub fn same_settings<T: serde::Serialize>(
+    dir: &Path,
+    name: &str,
+    checkpoint: &T,
+    now: &T,
+) -> Result<(), TrainError> {
+    let (a, b) = (
+        serde_json::to_value(checkpoint).expect("serialisable"),
+        serde_json::to_value(now).expect("serialisable"),
+    );
+    match first_difference(&a, &b, name.to_string()) {
+        None => Ok(()),
+        Some((field, checkpoint, now)) => {
+            Err(TrainError::ResumeMismatch { path: dir.into(), field, checkpoint, now })
+        }
+    }
+}
+
+fn first_difference(
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+    path: String,
+) -> Option<(String, String, String)> {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            keys.into_iter().find_map(|k| {
+                let field = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                first_difference(
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                    field,
+                )
+            })
+        }
+        _ if a == b => None,
+        _ => Some((path, a.to_string(), b.to_string())),
+    }
+}
+
+/// The default float dtype of `device` as the `--dtype` names it (`f32`, `bf16`, `f16`): part of
+/// a run's resume check, since it changes the weights a run produces.
+pub fn device_dtype(device: &Device) -> String {
+    format!("{:?}", device.settings().float_dtype).to_lowercase()
+}
+
+/// Refuses to save weights holding NaN or ±∞ (an update that overflowed).
+///
+/// # Errors
+///
+/// [`TrainError::NonFinite`] naming the first such weight.
+pub(crate) fn finite_weights(
+    weights: &par_store::StateDict,
+    step: usize,
+    last_checkpoint: Option<usize>,
+) -> Result<(), TrainError> {
+    match weights.check_finite() {
+        Err(par_store::CheckpointError::NonFinite { key, first, .. }) => {
+            Err(TrainError::NonFinite {
+                step,
+                quantity: format!("weight `{key}`"),
+                value: first as f64,
+                last_checkpoint,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// After a failed run: if no checkpoint was written, removes the `config.json` the run wrote, so
+/// a run that never got anywhere leaves nothing behind (the caller removes the folder if it made
+/// it).
+pub fn discard_unstarted(run: &Path) {
+    if latest(run).is_none() {
+        let _ = std::fs::remove_file(run.join("config.json"));
+        let _ = std::fs::remove_dir_all(run.join("checkpoint.tmp"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_difference_names_the_setting() {
+        let a = serde_json::json!({"lr": 1e-3, "model": {"d_model": 32, "n_heads": 2}});
+        let b = serde_json::json!({"lr": 1e-3, "model": {"d_model": 64, "n_heads": 2}});
+        assert_eq!(
+            first_difference(&a, &b, String::new()),
+            Some(("model.d_model".into(), "32".into(), "64".into()))
+        );
+        assert_eq!(first_difference(&a, &a, String::new()), None);
+    }
 }

@@ -14,6 +14,7 @@ use burn::tensor::activation::relu;
 use indicatif::ProgressBar;
 use par_data::ImageSet;
 
+use crate::TrainError;
 use crate::plan::BatchPlan;
 
 /// conv 3×3 (1→32) → BatchNorm → ReLU → max-pool 2 → conv 3×3 (32→64) → BatchNorm → ReLU →
@@ -93,19 +94,56 @@ fn images(set: &ImageSet, indices: &[usize], device: &Device) -> Tensor<4> {
 
 /// Trains the classifier: Adam (lr 2e-3, cosine decay to 0), batches of 64, random horizontal
 /// flips, `epochs` passes over `train`, seeded.
+///
+/// # Errors
+///
+/// [`TrainError::Setting`] for no epochs or fewer than 64 images; [`TrainError::NonFinite`] at
+/// the first non-finite loss (nothing is returned from a diverged run).
 pub fn train_classifier(
     train: &ImageSet,
     epochs: usize,
     seed: u64,
     device: &Device,
     progress: &ProgressBar,
-) -> Classifier {
+) -> Result<Classifier, TrainError> {
+    train_classifier_with(train, epochs, 2e-3, seed, device, progress)
+}
+
+/// [`train_classifier`] with another peak learning rate.
+///
+/// # Errors
+///
+/// As [`train_classifier`], and [`TrainError::Setting`] for a learning rate that is not
+/// positive and finite.
+pub fn train_classifier_with(
+    train: &ImageSet,
+    epochs: usize,
+    lr: f64,
+    seed: u64,
+    device: &Device,
+    progress: &ProgressBar,
+) -> Result<Classifier, TrainError> {
+    let batch = 64;
+    if epochs == 0 || train.len() < batch {
+        return Err(TrainError::Setting {
+            field: "epochs",
+            reason: format!(
+                "and the images must give at least one step of {batch} (epochs {epochs}, {} images)",
+                train.len()
+            ),
+        });
+    }
+    if !(lr.is_finite() && lr > 0.0) {
+        return Err(TrainError::Setting {
+            field: "lr",
+            reason: format!("must be finite and > 0, got {lr}"),
+        });
+    }
     let ad = device.clone().autodiff();
     ad.seed(seed);
     let classes = train.labels.iter().max().map_or(1, |&m| m as usize + 1);
     let mut model = Classifier::new(classes, &ad);
     let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
-    let batch = 64;
     let plan = BatchPlan::new(train.len(), batch, seed);
     let steps = epochs * train.len() / batch;
     progress.set_length(steps as u64);
@@ -120,11 +158,58 @@ pub fn train_classifier(
         let y: Vec<i64> = idx.iter().map(|&i| train.labels[i] as i64).collect();
         let y = Tensor::<1, Int>::from_data(TensorData::new(y, [idx.len()]), &ad);
         let loss = loss_fn.forward(model.forward(x), y);
+        let value = loss.clone().into_scalar::<f64>();
+        if !value.is_finite() {
+            return Err(TrainError::NonFinite {
+                step: step + 1,
+                quantity: "loss".into(),
+                value,
+                last_checkpoint: None,
+            });
+        }
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let lr = crate::par::WarmupCosine { base_lr: 2e-3, warmup_steps: 0, total_steps: steps }
-            .lr(step);
+        let lr =
+            crate::par::WarmupCosine { base_lr: lr, warmup_steps: 0, total_steps: steps }.lr(step);
         model = optim.step(lr, model, grads);
         progress.inc(1);
     }
-    model.valid()
+    let model = model.valid();
+    // The last update can overflow without a later loss to show it.
+    crate::checkpoint::finite_weights(&crate::module_state::snapshot(&model)?, steps, None)?;
+    Ok(model)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use par_data::PixelImage;
+
+    fn images(n: usize) -> ImageSet {
+        let ims: Vec<PixelImage> = (0..n)
+            .map(|i| PixelImage {
+                width: 32,
+                height: 32,
+                channels: 1,
+                data: (0..1024).map(|p| ((p * 7 + i * 13) % 256) as u8).collect(),
+            })
+            .collect();
+        ImageSet::from_images(&ims, (0..n as u32).map(|i| i % 10).collect())
+    }
+
+    #[test]
+    fn a_diverging_classifier_is_an_error_not_a_model() {
+        let device = Device::flex();
+        let hidden = ProgressBar::hidden();
+        let err = train_classifier_with(&images(128), 2, 1e30, 0, &device, &hidden).unwrap_err();
+        assert!(matches!(err, TrainError::NonFinite { .. }), "{err:?}");
+        assert!(matches!(
+            train_classifier_with(&images(128), 1, f64::NAN, 0, &device, &hidden),
+            Err(TrainError::Setting { field: "lr", .. })
+        ));
+        assert!(matches!(
+            train_classifier(&images(10), 1, 0, &device, &hidden),
+            Err(TrainError::Setting { .. })
+        ));
+        train_classifier_with(&images(128), 1, 2e-3, 0, &device, &hidden).unwrap();
+    }
 }

@@ -24,9 +24,67 @@ pub enum TrainError {
         /// Burn's message.
         reason: String,
     },
-    /// Invalid settings, or a resume whose settings differ from the run's.
+    /// Invalid settings, or data that does not fit them.
     #[error("{0}")]
     Config(String),
+    /// A setting out of its range.
+    #[error("training setting `{field}` {reason}")]
+    Setting {
+        /// The config field.
+        field: &'static str,
+        /// What is wrong, with the value.
+        reason: String,
+    },
+    /// Resume was asked for but the run directory holds no checkpoint.
+    #[error(
+        "{path}: nothing to resume (no checkpoint there); start the run without resuming, or point at the run's directory"
+    )]
+    NothingToResume {
+        /// The run directory.
+        path: PathBuf,
+    },
+    /// A resume whose step budget ends before the steps already done.
+    #[error(
+        "{path}: the run is already at step {done}, beyond the {asked} steps asked for ({field}); ask for at least {done} to continue it"
+    )]
+    StepsBehind {
+        /// The run directory.
+        path: PathBuf,
+        /// Steps done.
+        done: usize,
+        /// Steps asked for.
+        asked: usize,
+        /// The config field that sets the step budget.
+        field: &'static str,
+    },
+    /// A resume whose settings differ from those the checkpoint was made with.
+    #[error(
+        "{path}: the checkpoint was made with {field} = {checkpoint}, this run asks for {now}; resume with the same settings or choose another output directory"
+    )]
+    ResumeMismatch {
+        /// The checkpoint folder.
+        path: PathBuf,
+        /// The setting (dotted path into the run's config, or `dtype`).
+        field: String,
+        /// Its value in the checkpoint.
+        checkpoint: String,
+        /// Its value now.
+        now: String,
+    },
+    /// The loss, a gradient norm or a weight became NaN or ±∞.
+    #[error(
+        "training diverged at step {step}: the {quantity} became non-finite ({value}); {kept}. Likely cause: a learning rate or loss weight too large for the model"
+    , kept = kept(.last_checkpoint))]
+    NonFinite {
+        /// The step (1-based) whose loss, gradient or update was non-finite.
+        step: usize,
+        /// What became non-finite (`loss`, `gradient norm`, `weight \`key\``).
+        quantity: String,
+        /// Its value.
+        value: f64,
+        /// The step of the checkpoint left in place, if any.
+        last_checkpoint: Option<usize>,
+    },
     /// The run directory already holds a run and `--resume` was not given.
     #[error(
         "{path} already holds a run (checkpoint at step {step}); pass --resume to continue it or choose another output directory"
@@ -51,5 +109,37 @@ pub enum TrainError {
 impl TrainError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io { path: path.into(), source }
+    }
+
+    /// The setting at fault, for errors that have one (a config field, `steps`, `dtype`).
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            TrainError::Setting { field, .. } | TrainError::StepsBehind { field, .. } => {
+                Some(field)
+            }
+            TrainError::ResumeMismatch { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// Whether the error lies in the caller's settings or files rather than in the run itself
+    /// (I/O failures, divergence, interruption).
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(
+            self,
+            TrainError::Config(_)
+                | TrainError::Setting { .. }
+                | TrainError::Exists { .. }
+                | TrainError::NothingToResume { .. }
+                | TrainError::StepsBehind { .. }
+                | TrainError::ResumeMismatch { .. }
+        ) || matches!(self, TrainError::Checkpoint(e) if !matches!(e, par_store::CheckpointError::Io { .. }))
+    }
+}
+
+fn kept(last_checkpoint: &Option<usize>) -> String {
+    match last_checkpoint {
+        Some(s) => format!("the checkpoint of step {s} is kept and nothing later was saved"),
+        None => "no checkpoint was written".to_string(),
     }
 }

@@ -16,3 +16,22 @@ pub mod tokenize;
 pub mod vq;
 
 pub use error::TrainError;
+
+/// The result of a training call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trained<R> {
+    /// The run trained (from scratch or from its checkpoint) and wrote its report.
+    Done(R),
+    /// `resume` found the run finished at the asked step count: nothing was trained or
+    /// rewritten; the report is the one on disk.
+    AlreadyFinished(R),
+}
+
+impl<R> Trained<R> {
+    /// The report either way.
+    pub fn report(self) -> R {
+        match self {
+            Trained::Done(r) | Trained::AlreadyFinished(r) => r,
+        }
+    }
+}

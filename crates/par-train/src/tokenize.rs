@@ -205,8 +205,40 @@ fn encode_views(
 /// [`TrainError`]: an output folder holding another job or a finished one, a fatal image error,
 /// I/O; [`TrainError::Interrupted`] when `stop(chunks done)` returns true before a chunk
 /// (Ctrl-C; finished chunks are kept).
+///
+/// A job whose settings differ from an unfinished one in `out` is refused, naming the setting,
+/// unless that job finished no chunk yet: then it is simply replaced (e.g. a `strict` run that
+/// stopped at a corrupt image, rerun after the image was removed). A job that fails before
+/// finishing a chunk leaves nothing in `out`.
 #[allow(clippy::too_many_arguments)]
 pub fn tokenize(
+    source: &Source,
+    model: &VqTokenizer,
+    settings: &TokenizeSettings,
+    out: &Path,
+    batch_size: usize,
+    strict: bool,
+    device: &Device,
+    progress: &ProgressBar,
+    stop: &dyn Fn(usize) -> bool,
+) -> Result<TokenizeReport, TrainError> {
+    let result =
+        tokenize_in(source, model, settings, out, batch_size, strict, device, progress, stop);
+    if result.is_err() && !has_chunks(out) {
+        let _ = std::fs::remove_dir_all(out.join(WORK_DIR));
+    }
+    result
+}
+
+/// Whether an unfinished job in `out` has finished at least one chunk.
+fn has_chunks(out: &Path) -> bool {
+    std::fs::read_dir(out.join(WORK_DIR)).is_ok_and(|entries| {
+        entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with("chunk-"))
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn tokenize_in(
     source: &Source,
     model: &VqTokenizer,
     settings: &TokenizeSettings,
@@ -222,37 +254,50 @@ pub fn tokenize(
         tokenizer_fingerprint: weights_fingerprint(model)?,
         ..settings.clone()
     };
+    let f = config.downsample_factor();
     if settings.image_size == 0
-        || settings.image_size % config.downsample_factor() != 0
-        || settings.chunk_size == 0
+        || settings.image_size % f != 0
+        || settings.image_size > par_data::MAX_IMAGE_SIZE
     {
-        return Err(TrainError::Config(format!(
-            "image size {} is not a multiple of the tokenizer's down-sampling factor {} (or chunk size 0)",
-            settings.image_size,
-            config.downsample_factor()
-        )));
+        return Err(TrainError::Setting {
+            field: "image_size",
+            reason: format!(
+                "is {}: not a positive multiple of the tokenizer's down-sampling factor {f} up to {}",
+                settings.image_size,
+                par_data::MAX_IMAGE_SIZE
+            ),
+        });
+    }
+    for (field, value) in [("chunk_size", settings.chunk_size), ("batch_size", batch_size)] {
+        if value == 0 {
+            return Err(TrainError::Setting { field, reason: "must be at least 1, got 0".into() });
+        }
+    }
+    if source.len() == 0 {
+        return Err(TrainError::Config(format!("{}: no images", settings.source)));
     }
     let report_path = out.join(par_data::REPORT_FILE);
     if report_path.is_file() {
         return Err(TrainError::Config(format!(
-            "{} already holds a finished job ({}); choose another --out",
+            "{} already holds a finished job ({}); choose another output folder",
             out.display(),
             report_path.display()
         )));
     }
     let work = out.join(WORK_DIR);
-    std::fs::create_dir_all(&work).map_err(|e| TrainError::io(&work, e))?;
     let manifest = work.join("manifest.json");
-    if manifest.is_file() {
+    if manifest.is_file() && has_chunks(out) {
         let previous: TokenizeSettings = read_json(&manifest)?;
-        if &previous != settings {
-            return Err(TrainError::Config(format!(
-                "{} holds an unfinished job with other settings or another tokenizer ({}); finish it with the same flags or choose another --out",
+        crate::checkpoint::same_settings(&work, "", &previous, settings).map_err(|e| match e {
+            TrainError::ResumeMismatch { field, checkpoint, now, .. } => TrainError::Config(format!(
+                "{} holds an unfinished job made with {field} = {checkpoint} (this job: {now}); run it again with its settings to finish it, or delete {} to start afresh",
                 out.display(),
-                manifest.display()
-            )));
-        }
+                work.display()
+            )),
+            other => other,
+        })?;
     } else {
+        std::fs::create_dir_all(&work).map_err(|e| TrainError::io(&work, e))?;
         write_json(&manifest, settings)?;
     }
     let grid = settings.image_size / config.downsample_factor();

@@ -15,7 +15,7 @@ use par_model::Preset;
 use par_sample::{SampleConfig, generate};
 
 #[derive(Parser)]
-#[command(about = "Benchmark KV-cached PAR decoding")]
+#[command(allow_negative_numbers = true, about = "Benchmark KV-cached PAR decoding")]
 struct Args {
     #[command(flatten)]
     device: DeviceArgs,
@@ -49,8 +49,12 @@ struct Row {
     effective_gb_per_s: f64,
 }
 
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn main() -> std::process::ExitCode {
+    par_app::finish(run(Args::parse()))
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let out = par_app::OutputDir::check(&args.out, "--out")?;
     let device = args.device.device()?;
     let backend = args.device.backend()?;
     let sample = SampleConfig { cfg_scale: 1.5, seed: 0, ..SampleConfig::default() };
@@ -112,5 +116,6 @@ fn main() -> anyhow::Result<()> {
     }
     write_atomic(&args.out.join("bench_decode.md"), md.as_bytes())?;
     print!("{md}");
+    out.keep();
     Ok(())
 }

@@ -17,7 +17,10 @@ use par_order::tensor::permute_codes;
 use par_order::{ParSchedule, RegionGrid};
 
 #[derive(Parser)]
-#[command(about = "Benchmark the PAR ordering on the host and on a device")]
+#[command(
+    allow_negative_numbers = true,
+    about = "Benchmark the PAR ordering on the host and on a device"
+)]
 struct Args {
     #[command(flatten)]
     device: DeviceArgs,
@@ -58,8 +61,12 @@ fn time(repeats: usize, mut f: impl FnMut()) -> f64 {
     median(&mut samples)
 }
 
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn main() -> std::process::ExitCode {
+    par_app::finish(run(Args::parse()))
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let out = par_app::OutputDir::check(&args.out, "--out")?;
     let device = args.device.device()?;
     let backend = args.device.backend()?;
     let mut rows = Vec::new();
@@ -124,5 +131,6 @@ fn main() -> anyhow::Result<()> {
     }
     write_atomic(&args.out.join("bench_order.md"), md.as_bytes())?;
     print!("{md}");
+    out.keep();
     Ok(())
 }

@@ -18,7 +18,7 @@ use par_device::DeviceArgs;
 use par_tokenizer::TokenizerPreset;
 
 #[derive(Parser)]
-#[command(about = "Benchmark VQ tokenizer encoding")]
+#[command(allow_negative_numbers = true, about = "Benchmark VQ tokenizer encoding")]
 struct Args {
     #[command(flatten)]
     device: DeviceArgs,
@@ -71,8 +71,12 @@ fn name(p: TokenizerPreset) -> String {
     clap::ValueEnum::to_possible_value(&p).map(|v| v.get_name().to_string()).unwrap_or_default()
 }
 
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn main() -> std::process::ExitCode {
+    par_app::finish(run(Args::parse()))
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let out = par_app::OutputDir::check(&args.out, "--out")?;
     let device = args.device.device()?;
     let backend = args.device.backend()?;
     let mut rows = Vec::new();
@@ -80,7 +84,9 @@ fn main() -> anyhow::Result<()> {
     let small = args.small.config().init(&device)?;
     let b = args.small_batch;
     let source = match &args.idx {
-        Some(dir) => Some(IdxImages::open(dir, IdxSplit::Test)?.take(b)),
+        Some(dir) => {
+            Some(par_app::InputResult::input(IdxImages::open(dir, IdxSplit::Test))?.take(b))
+        }
         None => None,
     };
     let pixels: Vec<f32> = match &source {
@@ -163,5 +169,6 @@ fn main() -> anyhow::Result<()> {
     }
     write_atomic(&args.out.join("bench_tokenize.md"), md.as_bytes())?;
     print!("{md}");
+    out.keep();
     Ok(())
 }

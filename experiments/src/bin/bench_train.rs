@@ -16,7 +16,7 @@ use par_model::Preset;
 use par_train::par::{CodeDataset, ParTrainConfig, train_par};
 
 #[derive(Parser)]
-#[command(about = "Benchmark PAR training throughput")]
+#[command(allow_negative_numbers = true, about = "Benchmark PAR training throughput")]
 struct Args {
     #[command(flatten)]
     device: DeviceArgs,
@@ -48,10 +48,14 @@ struct Args {
     out: PathBuf,
 }
 
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn main() -> std::process::ExitCode {
+    par_app::finish(run(Args::parse()))
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let out = par_app::OutputDir::check(&args.out, "--out")?;
     if args.workers == 0 || args.workers > args.batch {
-        anyhow::bail!(
+        par_app::invalid!(
             "--workers must be between 1 and --batch {} (got {})",
             args.batch,
             args.workers
@@ -94,7 +98,8 @@ fn main() -> anyhow::Result<()> {
             false,
             &ProgressBar::hidden(),
             &|_| false,
-        )?;
+        )?
+        .report();
         times.push(r.seconds);
         eprintln!("run {i}: {steps} step(s) in {:.2} s", r.seconds);
     }
@@ -125,5 +130,6 @@ fn main() -> anyhow::Result<()> {
     );
     write_atomic(&args.out.join("bench_train.md"), md.as_bytes())?;
     print!("{md}");
+    out.keep();
     Ok(())
 }

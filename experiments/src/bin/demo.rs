@@ -13,13 +13,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use burn::module::Module;
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use clap::Parser;
 use experiments::plot::{Curve, loss_png};
 use experiments::{progress_bar, stop_flag, write_atomic};
+use par_app::{InputResult, OutputDir};
 use par_data::{CodeStore, IdxImages, IdxSplit, ImageSet, PixelImage};
 use par_device::DeviceArgs;
 use par_model::Preset;
@@ -39,7 +40,10 @@ fn repo() -> PathBuf {
 }
 
 #[derive(Parser)]
-#[command(about = "PAR end to end on Fashion-MNIST: tokenizer, codes, PAR-4×, samples, scores")]
+#[command(
+    allow_negative_numbers = true,
+    about = "PAR end to end on Fashion-MNIST: tokenizer, codes, PAR-4×, samples, scores"
+)]
 struct Args {
     /// MNIST-style IDX directory [default: the embedded subset, data/fashion-mnist].
     #[arg(long)]
@@ -159,32 +163,23 @@ fn stage(name: &str) {
 }
 
 fn main() -> std::process::ExitCode {
-    match run(Args::parse()) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::from(
-                if e.downcast_ref::<par_train::TrainError>()
-                    .is_some_and(|t| matches!(t, par_train::TrainError::Interrupted { .. }))
-                {
-                    130
-                } else {
-                    1
-                },
-            )
-        }
-    }
+    par_app::finish(run(Args::parse()))
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
     let t_start = std::time::Instant::now();
-    if args.per_class == Some(0)
-        || args.par_steps == Some(0)
-        || args.tokenizer_steps == Some(0)
-        || args.train_images == Some(0)
-    {
-        bail!("--per-class, --par-steps, --tokenizer-steps and --train-images must be positive");
+    for (flag, value) in [
+        ("per-class", args.per_class),
+        ("par-steps", args.par_steps),
+        ("tokenizer-steps", args.tokenizer_steps),
+        ("train-images", args.train_images),
+    ] {
+        if let Some(v) = value {
+            par_app::check_positive(flag, v)?;
+        }
     }
+    let flags = par_app::long_flags::<Args>();
+    let named = |e: anyhow::Error| par_app::name_flag(e, &flags);
     let data = args.data.clone().unwrap_or_else(|| repo().join("data/fashion-mnist"));
     let out = args.out.clone();
     let device = args.device.device()?;
@@ -194,8 +189,9 @@ fn run(args: Args) -> anyhow::Result<()> {
 
     // ---- configuration
     let train_idx = IdxImages::open(&data, IdxSplit::Train)
-        .with_context(|| format!("reading the training images in {}", data.display()))?;
-    let test_idx = IdxImages::open(&data, IdxSplit::Test)?;
+        .with_context(|| format!("reading the training images in {}", data.display()))
+        .input()?;
+    let test_idx = IdxImages::open(&data, IdxSplit::Test).input()?;
     // 8,000 training images, 3 epochs of 500 steps of 16: PAR training gets about 12 of the
     // 20 minutes on 2 cores.
     let train_images =
@@ -259,38 +255,65 @@ fn run(args: Args) -> anyhow::Result<()> {
         seed: args.seed,
         ..SampleConfig::default()
     };
-    sample.validate().context("sampling settings (--cfg-scale, --temperature)")?;
-    model.validate().context("PAR model settings")?;
-    tokenizer.validate().context("tokenizer settings")?;
+    sample.validate().map_err(|e| named(e.into()))?;
+    // The tokenizer first: its codebook size is the demo's --codebook-size.
+    tokenizer.validate().map_err(|e| named(e.into()))?;
+    model.validate().map_err(|e| named(e.into()))?;
     if args.codebook_size < 2 {
-        bail!("--codebook-size must be at least 2 (got {})", args.codebook_size);
+        par_app::invalid!("--codebook-size must be at least 2 (got {})", args.codebook_size);
     }
-    if !(args.lr.is_finite() && args.lr > 0.0) {
-        bail!("--lr must be a positive number (got {})", args.lr);
-    }
+    par_app::check_float("lr", args.lr, Some(f64::MIN_POSITIVE), None)?;
     if !(0.0..1.0).contains(&args.dropout) {
-        bail!("--dropout must be in [0, 1) (got {})", args.dropout);
+        par_app::invalid!("--dropout must be in [0, 1) (got {})", args.dropout);
     }
     if args.workers == 0 || args.workers > par_batch {
-        bail!("--workers must be between 1 and the batch size {par_batch} (got {})", args.workers);
+        par_app::invalid!(
+            "--workers must be between 1 and the batch size {par_batch} (got {})",
+            args.workers
+        );
     }
+    tokenizer_train.validate().map_err(|e| named(e.into()))?;
+    par_train.validate().map_err(|e| named(e.into()))?;
+    // Resume: `--resume` continues an interrupted demo with the same settings, and on a
+    // finished one only prints its result (nothing is re-sampled or rewritten); without it, a
+    // folder holding a demo is refused.
+    let output = OutputDir::check(&out, "--out")?;
     let config_path = out.join("config.json");
-    if config_path.is_file() {
-        if out.join("report.json").is_file() && !args.resume {
-            bail!("{} holds a finished demo; choose another --out", out.display());
+    let report_path = out.join("report.json");
+    match (config_path.is_file(), args.resume) {
+        (false, true) => {
+            return Err(anyhow::Error::from(par_train::TrainError::NothingToResume {
+                path: out.clone(),
+            })
+            .context("--resume"));
         }
-        let previous: DemoConfig = read_report(&config_path)?;
-        if !args.resume {
-            bail!(
-                "{} holds an unfinished demo; continue it with --resume or choose another --out",
-                out.display()
-            );
+        (true, false) if report_path.is_file() => {
+            par_app::invalid!("{} holds a finished demo; choose another --out", out.display())
         }
-        if previous != config {
-            bail!("{} was started with other settings; resume with the same flags", out.display());
+        (true, false) => par_app::invalid!(
+            "{} holds an unfinished demo; continue it with --resume or choose another --out",
+            out.display()
+        ),
+        (true, true) => {
+            let previous: DemoConfig = read_report(&config_path).input()?;
+            par_train::checkpoint::same_settings(&out, "", &previous, &config)
+                .map_err(|e| named(e.into()))?;
+            if report_path.is_file() {
+                let report: serde_json::Value = read_report(&report_path).input()?;
+                eprintln!(
+                    "the demo in {} is already finished: {:.1} % of the samples classified as their class; nothing to do",
+                    out.display(),
+                    100.0 * report["class_fidelity"]["overall"].as_f64().unwrap_or(f64::NAN)
+                );
+                output.keep();
+                return Ok(());
+            }
         }
+        (false, false) => {}
     }
     write_atomic(&config_path, serde_json::to_string_pretty(&config)?.as_bytes())?;
+    // From here on the folder holds the run (resumable), whatever happens.
+    output.keep();
     eprintln!(
         "demo on {} ({} training / {} held-out images, backend {:?}) → {}",
         data.display(),
@@ -321,7 +344,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         );
         let full = ImageSet::from_idx(&train_idx, 32);
         let bar = progress_bar(0, "classifier");
-        let c = train_classifier(&full, if smoke { 1 } else { 3 }, args.seed, &device, &bar);
+        let c = train_classifier(&full, if smoke { 1 } else { 3 }, args.seed, &device, &bar)?;
         bar.finish();
         snapshot(&c)?.write_safetensors(&classifier_path)?;
         c
@@ -341,7 +364,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         read_report::<par_train::vq::VqReport>(&tok_dir.join("report.json"))?
     } else {
         let bar = progress_bar(tokenizer_train.steps as u64, "tokenizer");
-        let resume = tok_dir.join("checkpoint").is_dir() || tok_dir.join("checkpoint.old").is_dir();
+        let resume = par_train::checkpoint::latest(&tok_dir).is_some();
         let r = train_tokenizer(
             &tok_dir,
             &tokenizer,
@@ -352,7 +375,8 @@ fn run(args: Args) -> anyhow::Result<()> {
             resume,
             &bar,
             &stop_fn,
-        )?;
+        )?
+        .report();
         bar.finish();
         r
     };
@@ -406,7 +430,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         read_report::<par_train::par::ParReport>(&par_dir.join("report.json"))?
     } else {
         let bar = progress_bar(par_steps as u64, "PAR");
-        let resume = par_dir.join("checkpoint").is_dir() || par_dir.join("checkpoint.old").is_dir();
+        let resume = par_train::checkpoint::latest(&par_dir).is_some();
         let r = train_par(
             &par_dir,
             &model,
@@ -417,7 +441,8 @@ fn run(args: Args) -> anyhow::Result<()> {
             resume,
             &bar,
             &stop_fn,
-        )?;
+        )?
+        .report();
         bar.finish();
         r
     };

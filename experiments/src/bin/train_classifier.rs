@@ -15,7 +15,10 @@ use par_train::classifier::train_classifier;
 use par_train::module_state::snapshot;
 
 #[derive(Parser)]
-#[command(about = "Train the Fashion-MNIST classifier used to score generated samples")]
+#[command(
+    allow_negative_numbers = true,
+    about = "Train the Fashion-MNIST classifier used to score generated samples"
+)]
 struct Args {
     /// Full Fashion-MNIST IDX directory (Debian: apt-get install dataset-fashion-mnist).
     #[arg(long, default_value = "/usr/share/datasets/fashion-mnist")]
@@ -33,17 +36,22 @@ struct Args {
     device: DeviceArgs,
 }
 
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn main() -> std::process::ExitCode {
+    par_app::finish(run(Args::parse()))
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    use par_app::InputResult;
+    let out = par_app::OutputFile::check(&args.out, "--out")?;
     let device = args.device.device()?;
-    let train = ImageSet::from_idx(&IdxImages::open(&args.data, IdxSplit::Train)?, 32);
-    let test = ImageSet::from_idx(&IdxImages::open(&args.data, IdxSplit::Test)?, 32);
+    let train = ImageSet::from_idx(&IdxImages::open(&args.data, IdxSplit::Train).input()?, 32);
+    let test = ImageSet::from_idx(&IdxImages::open(&args.data, IdxSplit::Test).input()?, 32);
     let t0 = std::time::Instant::now();
     let bar = progress_bar(0, "classifier");
-    let model = train_classifier(&train, args.epochs, args.seed, &device, &bar);
+    let model = train_classifier(&train, args.epochs, args.seed, &device, &bar)?;
     bar.finish();
     let accuracy = model.accuracy(&test, &device);
-    snapshot(&model)?.write_safetensors(&args.out)?;
+    out.write(&snapshot(&model)?.to_safetensors_bytes()?)?;
     let report = serde_json::json!({
         "test_accuracy": accuracy,
         "test_images": test.len(),

@@ -7,12 +7,5 @@ use experiments::train_par::{TrainParArgs, run};
 use par_model::Preset;
 
 fn main() -> std::process::ExitCode {
-    let args = TrainParArgs::parse();
-    match run(Preset::GptL, &args) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::from(2)
-        }
-    }
+    par_app::finish(run(Preset::GptL, &TrainParArgs::parse()))
 }

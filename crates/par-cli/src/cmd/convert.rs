@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
+use par_app::OutputFile;
 use par_device::DeviceArgs;
 
 use super::model::ModelArgs;
-use crate::npy;
 
 /// Arguments of `par convert`.
 #[derive(Debug, clap::Args)]
@@ -25,10 +25,12 @@ pub struct ConvertArgs {
 
 /// Runs `par convert`: loads with every key and shape checked, then saves atomically.
 pub fn run(args: &ConvertArgs) -> anyhow::Result<()> {
-    npy::prepare_output(&args.out)?;
+    let out = OutputFile::check(&args.out, "--out")?;
     let device = args.device.device()?;
     let model = args.model.load(&args.checkpoint, &device)?;
-    model.save(&args.out)?;
+    let mut state = model.to_state_dict()?;
+    state.path = args.out.clone();
+    out.write(&state.to_safetensors_bytes()?)?;
     eprintln!(
         "{} → {} ({} parameters, n = {}, grid {})",
         args.checkpoint.display(),

@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use burn::prelude::*;
 use burn::tensor::TensorData;
+use par_app::{InputResult, OutputFile, invalid};
 use par_device::DeviceArgs;
 use par_tokenizer::{TokenizerPreset, VqTokenizer, VqTokenizerConfig};
 
-use crate::{invalid, npy};
+use crate::npy;
 
 /// Arguments of `par decode`.
 #[derive(Debug, clap::Args)]
@@ -57,7 +58,8 @@ impl TokenizerArgs {
     fn config(&self) -> anyhow::Result<Option<VqTokenizerConfig>> {
         if let Some(path) = &self.tokenizer_config {
             let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
+                .with_context(|| format!("reading {}", path.display()))
+                .input()?;
             return match VqTokenizerConfig::from_json(&text) {
                 Ok(c) => Ok(Some(c)),
                 Err(e) => invalid!("{}: not a tokenizer config: {e}", path.display()),
@@ -74,13 +76,20 @@ impl TokenizerArgs {
     /// or does not match the configuration.
     pub fn load(&self, device: &Device) -> anyhow::Result<VqTokenizer> {
         let config = self.config()?;
-        Ok(VqTokenizer::load(&self.tokenizer, config.as_ref(), device)?)
+        if let Some(config) = &config {
+            config.validate()?;
+        }
+        VqTokenizer::load(&self.tokenizer, config.as_ref(), device).input()
     }
 }
 
 /// Runs `par decode`.
 pub fn run(args: &DecodeArgs) -> anyhow::Result<()> {
-    npy::prepare_output(&args.out)?;
+    par_app::check_positive("batch-size", args.batch_size)?;
+    if let Some(c) = args.columns {
+        par_app::check_positive("columns", c)?;
+    }
+    let out = OutputFile::check(&args.out, "--out")?;
     let codes = npy::read_ints(&args.codes)?;
     let (batch, h, w) = match codes.shape[..] {
         [b, n] if n.isqrt() * n.isqrt() == n => (b, n.isqrt(), n.isqrt()),
@@ -91,8 +100,8 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<()> {
             codes.shape
         ),
     };
-    if batch == 0 {
-        invalid!("{}: no code grids", args.codes.display());
+    if batch == 0 || h == 0 || w == 0 {
+        invalid!("{}: no code grids (shape {:?})", args.codes.display(), codes.shape);
     }
     let device = args.device.device()?;
     let model = args.tokenizer.load(&device)?;
@@ -107,22 +116,27 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<()> {
     let f = config.downsample_factor();
     let (ih, iw, ch) = (h * f, w * f, config.image_channels);
     let mut images = Vec::with_capacity(batch * ch * ih * iw);
-    let step = args.batch_size.max(1);
+    let step = args.batch_size;
     for start in (0..batch).step_by(step) {
         let b = step.min(batch - start);
         let part = codes.values[start * h * w..(start + b) * h * w].to_vec();
         let grid = Tensor::<3, Int>::from_data(TensorData::new(part, [b, h, w]), &device);
-        let out = model
+        let pixels = model
             .decode(grid)
             .into_data()
             .try_into_vec_as::<f32>()
             .map_err(|e| anyhow::anyhow!("reading images: {e:?}"))?;
-        images.extend(out);
+        if let Some(i) = pixels.iter().position(|x| !x.is_finite()) {
+            anyhow::bail!(
+                "non-finite pixels in the decoded grid {} ({}); the tokenizer's decoder overflows",
+                start + i / (ch * ih * iw),
+                pixels[i]
+            );
+        }
+        images.extend(pixels);
     }
-    let columns = args
-        .columns
-        .unwrap_or_else(|| batch.isqrt() + usize::from(batch.isqrt().pow(2) < batch))
-        .max(1);
+    let columns =
+        args.columns.unwrap_or_else(|| batch.isqrt() + usize::from(batch.isqrt().pow(2) < batch));
     let rows = batch.div_ceil(columns);
     let mut canvas = image::RgbImage::new((columns * iw) as u32, (rows * ih) as u32);
     for i in 0..batch {
@@ -143,7 +157,7 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<()> {
     canvas
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .context("encoding PNG")?;
-    npy::write_bytes(&args.out, png)?;
+    out.write(&png)?;
     eprintln!(
         "decoded {batch} grid(s) of {h}×{w} codes → {} ({columns}×{rows} images of {iw}×{ih})",
         args.out.display()

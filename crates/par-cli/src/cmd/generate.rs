@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
+use par_app::OutputFile;
 use par_device::DeviceArgs;
 use par_sample::{SampleConfig, generate};
 
@@ -50,9 +50,6 @@ pub struct GenerateArgs {
 
 /// Runs `par generate`.
 pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
-    npy::prepare_output(&args.out)?;
-    let device = args.device.device()?;
-    let model = args.model.load(&args.checkpoint, &device)?;
     let config = SampleConfig {
         cfg_scale: args.cfg_scale,
         cfg_interval: args.cfg_interval,
@@ -62,10 +59,16 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
         greedy: args.greedy,
         seed: args.seed,
     };
+    config
+        .validate()
+        .map_err(|e| par_app::name_flag(e.into(), &par_app::long_flags::<GenerateArgs>()))?;
+    let out = OutputFile::check(&args.out, "--out")?;
+    let device = args.device.device()?;
+    let model = args.model.load(&args.checkpoint, &device)?;
     let codes = generate(&model, &args.classes, &config, &device)?;
     let n = model.schedule().decode_seq_length();
     let flat: Vec<i64> = codes.iter().flatten().map(|&c| c as i64).collect();
-    npy::write_i64(&args.out, &[codes.len(), n], &flat).context("writing codes")?;
+    npy::write_i64(&out, &[codes.len(), n], &flat)?;
     eprintln!("generated {} code grid(s) of {n} tokens → {}", codes.len(), args.out.display());
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use burn::prelude::Device;
+use par_app::InputResult;
 use par_model::{ParTransformer, ParTransformerConfig, Preset};
 
 /// Which model to build or load.
@@ -14,7 +15,7 @@ pub struct ModelArgs {
     #[arg(long, value_enum, conflicts_with = "model_config")]
     pub preset: Option<Preset>,
     /// A model config as JSON: a `ParTransformerConfig`, e.g. the `config` object printed by
-    /// `par model-info --format json`.
+    /// `par model-info --format json`; fields left out take their defaults (GPT-B, n = 4, 16×16).
     #[arg(long)]
     pub model_config: Option<PathBuf>,
     /// Parallel degree n (1 = LlamaGen, 4, 16) [default: the checkpoint's stored config, else 4].
@@ -33,10 +34,11 @@ impl ModelArgs {
             (Some(preset), _) => Some(preset.config(16, 4)),
             (None, Some(path)) => {
                 let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                match serde_json::from_str(&text) {
+                    .with_context(|| format!("reading {}", path.display()))
+                    .input()?;
+                match par_store::from_json_with_defaults(&ParTransformerConfig::new(), &text) {
                     Ok(config) => Some(config),
-                    Err(e) => crate::invalid!("{}: not a model config: {e}", path.display()),
+                    Err(e) => par_app::invalid!("{}: not a model config: {e}", path.display()),
                 }
             }
             (None, None) => None,
@@ -55,13 +57,24 @@ impl ModelArgs {
     }
 
     /// Loads `checkpoint` with the flags' config, or the one stored in it (with overrides).
+    ///
+    /// # Errors
+    ///
+    /// Everything about the checkpoint and the config is the input's fault (exit status 2): a
+    /// missing or damaged file, non-finite weights, a tokenizer checkpoint, keys or shapes that
+    /// do not fit, an invalid config.
     pub fn load(
         &self,
         checkpoint: &std::path::Path,
         device: &Device,
     ) -> anyhow::Result<ParTransformer> {
-        let state = par_model::StateDict::read(checkpoint)?;
-        let config = match self.config()? {
+        let given = self.config()?;
+        if let Some(config) = &given {
+            config.validate()?; // before reading a possibly large file
+        }
+        let state = par_model::StateDict::read(checkpoint).input()?;
+        state.expect_kind(par_model::CheckpointKind::Model)?;
+        let config = match given {
             Some(c) => c,
             None => self.apply_overrides(
                 par_model::stored_config(&state)?
@@ -69,6 +82,6 @@ impl ModelArgs {
             ),
         };
         config.validate()?;
-        Ok(ParTransformer::from_state_dict(&config, &state, device)?)
+        ParTransformer::from_state_dict(&config, &state, device).input()
     }
 }

@@ -2,15 +2,16 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
+use anyhow::bail;
 use burn::prelude::*;
 use burn::tensor::TensorData;
+use par_app::{OutputFile, invalid};
 use par_device::DeviceArgs;
 use par_model::TransformerInput;
 use par_order::tensor::permute_codes;
 
 use super::model::ModelArgs;
-use crate::{invalid, npy};
+use crate::npy;
 
 /// Arguments of `par score`.
 #[derive(Debug, clap::Args)]
@@ -39,7 +40,8 @@ pub struct ScoreArgs {
 
 /// Runs `par score`.
 pub fn run(args: &ScoreArgs) -> anyhow::Result<()> {
-    npy::prepare_output(&args.out)?;
+    par_app::check_positive("batch-size", args.batch_size)?;
+    let out = OutputFile::check(&args.out, "--out")?;
     let tokens = npy::read_ints(&args.tokens)?;
     let classes = npy::read_ints(&args.classes)?;
     let device = args.device.device()?;
@@ -49,6 +51,9 @@ pub fn run(args: &ScoreArgs) -> anyhow::Result<()> {
     let [batch, width] = tokens.shape[..] else {
         invalid!("{}: expected shape [batch, {n}], got {:?}", args.tokens.display(), tokens.shape);
     };
+    if batch == 0 {
+        invalid!("{}: no code grids (shape {:?})", args.tokens.display(), tokens.shape);
+    }
     if width != n {
         invalid!(
             "{}: {width} tokens per grid, but a {}×{} grid has {n}",
@@ -75,9 +80,10 @@ pub fn run(args: &ScoreArgs) -> anyhow::Result<()> {
             config.num_classes
         );
     }
-    let mut logits = Vec::with_capacity(batch * n * config.vocab_size);
-    for start in (0..batch).step_by(args.batch_size.max(1)) {
-        let b = args.batch_size.max(1).min(batch - start);
+    let vocab = config.vocab_size;
+    let mut logits = Vec::with_capacity(batch * n * vocab);
+    for start in (0..batch).step_by(args.batch_size) {
+        let b = args.batch_size.min(batch - start);
         let raster = Tensor::<2, Int>::from_data(
             TensorData::new(tokens.values[start * n..(start + b) * n].to_vec(), [b, n]),
             &device,
@@ -89,14 +95,22 @@ pub fn run(args: &ScoreArgs) -> anyhow::Result<()> {
                 &device,
             ),
         };
-        let out = model.forward(input)?;
-        logits.extend(
-            out.into_data()
-                .try_into_vec_as::<f32>()
-                .map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?,
-        );
+        let part = model
+            .forward(input)?
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?;
+        if let Some(i) = part.iter().position(|x| !x.is_finite()) {
+            let (grid, position) = (start + i / (n * vocab), i / vocab % n);
+            bail!(
+                "non-finite logits for grid {grid} (PAR position {position}, code {}: {}); the model's weights or activations overflow",
+                i % vocab,
+                part[i]
+            );
+        }
+        logits.extend(part);
     }
-    npy::write_f32(&args.out, &[batch, n, config.vocab_size], &logits).context("writing logits")?;
+    npy::write_f32(&out, &[batch, n, vocab], &logits)?;
     eprintln!("scored {batch} grid(s) → {}", args.out.display());
     Ok(())
 }

@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 
+use par_app::{InputResult, OutputDir, invalid};
 use par_data::{Augmentation, IdxImages, IdxSplit, ImageFolder};
 use par_device::DeviceArgs;
 use par_train::tokenize::{OutputFormat, Source, TokenizeSettings, tokenize};
 
 use super::decode::TokenizerArgs;
-use crate::invalid;
 use crate::progress::{bar, stop_flag};
 
 use par_data::FASHION_MNIST_CLASSES;
@@ -79,22 +79,31 @@ pub struct TokenizeArgs {
 
 /// Runs `par tokenize`.
 pub fn run(args: &TokenizeArgs) -> anyhow::Result<()> {
-    if args.batch_size == 0 || args.chunk_size == 0 {
-        invalid!("--batch-size and --chunk-size must be positive");
+    par_app::check_positive("batch-size", args.batch_size)?;
+    par_app::check_positive("chunk-size", args.chunk_size)?;
+    par_app::check_float("crop-range", args.crop_range, Some(1.0), Some(4.0))?;
+    for (flag, value) in [("image-size", args.image_size), ("limit", args.limit)] {
+        if let Some(v) = value {
+            par_app::check_positive(flag, v)?;
+        }
     }
-    if !(1.0..=4.0).contains(&args.crop_range) {
-        invalid!("--crop-range must be in [1, 4], got {}", args.crop_range);
-    }
-    if args.image_size == Some(0) {
-        invalid!("--image-size must be positive");
-    }
+    let out = OutputDir::check(&args.out, "--out")?;
     let device = args.device.device()?;
     let model = args.tokenizer.load(&device)?;
     let channels = model.config().image_channels;
+    let factor = model.config().downsample_factor();
     let size = args.image_size.unwrap_or(if channels == 1 { 32 } else { 256 });
+    if size > par_data::MAX_IMAGE_SIZE {
+        invalid!("--image-size {size} is above the supported {} px", par_data::MAX_IMAGE_SIZE);
+    }
+    if size % factor != 0 {
+        invalid!(
+            "--image-size {size} is not a multiple of the tokenizer's down-sampling factor {factor}"
+        );
+    }
     let (source, default_name) = match (&args.images, &args.idx) {
         (Some(root), _) => {
-            let mut folder = ImageFolder::scan(root, args.allow_empty_classes)?;
+            let mut folder = ImageFolder::scan(root, args.allow_empty_classes).input()?;
             if let Some(n) = args.limit {
                 folder.samples.truncate(n);
             }
@@ -105,7 +114,8 @@ pub fn run(args: &TokenizeArgs) -> anyhow::Result<()> {
                 Split::Train => IdxSplit::Train,
                 Split::Test => IdxSplit::Test,
             };
-            let images = IdxImages::open(dir, split)?.take(args.limit.unwrap_or(usize::MAX));
+            let images =
+                IdxImages::open(dir, split).input()?.take(args.limit.unwrap_or(usize::MAX));
             let classes = match &args.class_names {
                 Some(c) => c.clone(),
                 None if dir.to_string_lossy().to_lowercase().contains("fashion") => {
@@ -154,8 +164,10 @@ pub fn run(args: &TokenizeArgs) -> anyhow::Result<()> {
         &device,
         &progress,
         &|_| stop_flag().load(std::sync::atomic::Ordering::SeqCst),
-    )?;
+    )
+    .map_err(|e| par_app::name_flag(e.into(), &par_app::long_flags::<TokenizeArgs>()))?;
     progress.finish();
+    out.keep();
     eprintln!(
         "{} images × {} views of {}×{} codes → {} ({} skipped; {:.1} images/s)",
         report.num_images,

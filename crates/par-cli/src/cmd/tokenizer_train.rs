@@ -4,15 +4,16 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use par_app::{InputResult, OutputDir, invalid};
 use par_data::{
     IdxImages, IdxSplit, ImageFolder, ImageSet, PixelImage, adm_center_crop, load_image,
 };
 use par_device::DeviceArgs;
 use par_tokenizer::{TokenizerPreset, VqTokenizerConfig};
 use par_train::vq::{VqTrainConfig, train_tokenizer};
+use par_train::{TrainError, Trained};
 use rayon::prelude::*;
 
-use crate::invalid;
 use crate::progress::{bar, stop_flag};
 
 /// Arguments of `par tokenizer train`.
@@ -91,8 +92,9 @@ fn read_json<T: serde::Serialize + serde::de::DeserializeOwned>(
     defaults: &T,
     what: &str,
 ) -> anyhow::Result<T> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {}", path.display()))
+        .input()?;
     match par_store::from_json_with_defaults(defaults, &text) {
         Ok(v) => Ok(v),
         Err(e) => invalid!("{}: not a {what}: {e}", path.display()),
@@ -101,6 +103,8 @@ fn read_json<T: serde::Serialize + serde::de::DeserializeOwned>(
 
 /// Runs `par tokenizer train`.
 pub fn run(args: &TokenizerTrainArgs) -> anyhow::Result<()> {
+    let flags = par_app::long_flags::<TokenizerTrainArgs>();
+    let named = |e: anyhow::Error| par_app::name_flag(e, &flags);
     let mut tokenizer: VqTokenizerConfig = match &args.config {
         Some(p) => read_json(p, &VqTokenizerConfig::new(), "tokenizer config")?,
         None => args.preset.config(),
@@ -108,7 +112,7 @@ pub fn run(args: &TokenizerTrainArgs) -> anyhow::Result<()> {
     if let Some(r) = args.entropy_loss_ratio {
         tokenizer.entropy_loss_ratio = r;
     }
-    tokenizer.validate()?;
+    tokenizer.validate().map_err(|e| named(e.into()))?;
     let mut cfg: VqTrainConfig = match &args.train_config {
         Some(p) => read_json(p, &VqTrainConfig::new(), "training config")?,
         None => VqTrainConfig::new(),
@@ -120,21 +124,33 @@ pub fn run(args: &TokenizerTrainArgs) -> anyhow::Result<()> {
     if args.disc_start.is_some() {
         cfg.disc_start = args.disc_start;
     }
-    if cfg.batch_size == 0 || cfg.steps == 0 {
-        invalid!("--steps and --batch-size must be positive");
+    cfg.validate().map_err(|e| named(e.into()))?;
+    for (flag, value) in [("image-size", args.image_size), ("train-images", args.train_images)] {
+        if let Some(v) = value {
+            par_app::check_positive(flag, v)?;
+        }
     }
     let size = args.image_size.unwrap_or(if tokenizer.image_channels == 1 { 32 } else { 256 });
-    if size == 0 || size % tokenizer.downsample_factor() != 0 {
+    if size > par_data::MAX_IMAGE_SIZE {
+        invalid!("--image-size {size} is above the supported {} px", par_data::MAX_IMAGE_SIZE);
+    }
+    if size % tokenizer.downsample_factor() != 0 {
         invalid!(
             "--image-size {size} is not a multiple of the down-sampling factor {}",
             tokenizer.downsample_factor()
         );
     }
+    let out = OutputDir::check(&args.out, "--out")?;
+    if args.resume && par_train::checkpoint::latest(&args.out).is_none() {
+        // Before the images are read: a mistyped run directory must not start a new run.
+        return Err(anyhow::Error::from(TrainError::NothingToResume { path: args.out.clone() })
+            .context("--resume"));
+    }
     let channels = tokenizer.image_channels;
     let (train, held_out) = if let Some(dir) = &args.idx {
-        let train = IdxImages::open(dir, IdxSplit::Train)?;
+        let train = IdxImages::open(dir, IdxSplit::Train).input()?;
         let train = train.take(args.train_images.unwrap_or(usize::MAX));
-        let test = IdxImages::open(dir, IdxSplit::Test)?.take(args.held_out);
+        let test = IdxImages::open(dir, IdxSplit::Test).input()?.take(args.held_out);
         let convert = |set: &IdxImages| {
             let mut s = ImageSet::from_idx(set, size);
             if channels == 3 {
@@ -146,12 +162,13 @@ pub fn run(args: &TokenizerTrainArgs) -> anyhow::Result<()> {
         (convert(&train), convert(&test))
     } else {
         let root = args.images.as_ref().expect("clap requires --idx or --images");
-        let folder = ImageFolder::scan(root, false)?;
+        let folder = ImageFolder::scan(root, false).input()?;
         let images: Vec<PixelImage> = folder
             .samples
             .par_iter()
             .map(|(p, _)| load_image(p, channels).map(|im| adm_center_crop(&im, size)))
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<_, _>>()
+            .input()?;
         let labels: Vec<u32> = folder.samples.iter().map(|s| s.1).collect();
         // Held-out images drawn across all classes: a seeded permutation of the folder.
         let order = par_train::plan::BatchPlan::new(images.len().max(1), 1, cfg.seed ^ 0x4E1D)
@@ -180,7 +197,7 @@ pub fn run(args: &TokenizerTrainArgs) -> anyhow::Result<()> {
         cfg.batch_size
     );
     let progress = bar(cfg.steps as u64, "train");
-    let report = train_tokenizer(
+    let trained = train_tokenizer(
         &args.out,
         &tokenizer,
         &cfg,
@@ -190,9 +207,24 @@ pub fn run(args: &TokenizerTrainArgs) -> anyhow::Result<()> {
         args.resume,
         &progress,
         &|_| stop_flag().load(std::sync::atomic::Ordering::SeqCst),
-    )?;
+    )
+    .map_err(|e| match e {
+        TrainError::NonFinite { .. } => {
+            anyhow::Error::from(e).context(format!("lower --lr (now {:e})", cfg.lr))
+        }
+        e => named(e.into()),
+    })?;
     progress.finish();
-    let h = &report.held_out;
+    out.keep();
+    let finished = matches!(trained, Trained::AlreadyFinished(_));
+    let h = &trained.report().held_out;
+    if finished {
+        eprintln!(
+            "the run in {} is already finished at step {}; nothing to do",
+            args.out.display(),
+            cfg.steps
+        );
+    }
     eprintln!(
         "held-out ({} images): PSNR {:.2} dB, codebook usage {:.1} % ({} codes), perplexity {:.1}; {} → tokenizer.safetensors, report.json{}",
         h.images,

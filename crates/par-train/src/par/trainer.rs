@@ -20,11 +20,11 @@ use serde::{Deserialize, Serialize};
 use super::data::{CodeBatch, CodeDataset, mix};
 use super::schedule::WarmupCosine;
 use super::step::{CastParams, ParStep};
-use crate::TrainError;
 use crate::checkpoint::{self, load_optimizer, read_json, save_optimizer, write_json};
 use crate::grad::clip_grad_norm;
 use crate::module_state::{restore, snapshot};
 use crate::plan::BatchPlan;
+use crate::{TrainError, Trained};
 
 /// Compute precision of training.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -94,6 +94,48 @@ pub struct ParTrainConfig {
 }
 
 impl ParTrainConfig {
+    /// Checks every setting's range before any work.
+    ///
+    /// # Errors
+    ///
+    /// [`TrainError::Setting`] naming the field.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |field, reason: String| Err(TrainError::Setting { field, reason });
+        for (field, value) in [
+            ("epochs", self.epochs),
+            ("batch_size", self.batch_size),
+            ("max_steps", self.max_steps.unwrap_or(1)),
+            ("checkpoint_every", self.checkpoint_every),
+            ("val_every", self.val_every),
+            ("log_every", self.log_every),
+        ] {
+            if value == 0 {
+                return bad(field, "must be at least 1, got 0".into());
+            }
+        }
+        let unit = |x: f64| (0.0..1.0).contains(&x);
+        for (field, value, ok, range) in [
+            ("lr", self.lr, self.lr > 0.0, "> 0"),
+            ("epsilon", self.epsilon, self.epsilon > 0.0, "> 0"),
+            ("grad_clip", self.grad_clip, self.grad_clip > 0.0, "> 0"),
+            ("weight_decay", self.weight_decay, self.weight_decay >= 0.0, "≥ 0"),
+            ("beta1", self.beta1, unit(self.beta1), "in [0, 1)"),
+            ("beta2", self.beta2, unit(self.beta2), "in [0, 1)"),
+            ("class_dropout", self.class_dropout, unit(self.class_dropout), "in [0, 1)"),
+            (
+                "ema_decay",
+                self.ema_decay.unwrap_or(0.5),
+                unit(self.ema_decay.unwrap_or(0.5)),
+                "in [0, 1)",
+            ),
+        ] {
+            if !(value.is_finite() && ok) {
+                return bad(field, format!("must be finite and {range}, got {value}"));
+            }
+        }
+        Ok(())
+    }
+
     /// Steps per epoch for `samples` training samples (`⌊samples / batch⌋`, drop-last, ≥ 1).
     pub fn steps_per_epoch(&self, samples: usize) -> usize {
         (samples / self.batch_size.max(1)).max(1)
@@ -170,6 +212,13 @@ struct State {
     data: [u64; 2],
     model: ParTransformerConfig,
     train: ParTrainConfig,
+    /// The device's float dtype; checkpoints from before it was recorded were all f32.
+    #[serde(default = "f32_name")]
+    dtype: String,
+}
+
+fn f32_name() -> String {
+    "f32".into()
 }
 
 fn history_bits(h: &ParLog) -> (usize, [u64; 4]) {
@@ -354,12 +403,19 @@ pub fn validation_loss(
 /// `devices`: one or more devices; the global batch is split evenly over them (data parallel),
 /// the gradients are summed on the first, weighted by the share of the batch, and one optimizer
 /// step is taken there. Every random choice is a function of (seed, step), so `resume` continues
-/// a run exactly. `stop(step)` is asked before each step (Ctrl-C).
+/// a run exactly; only `max_steps` may change on resume, and not below the steps done; a run
+/// already at its last step with its report is left as it is ([`Trained::AlreadyFinished`]).
+/// `stop(step)` is asked before each step (Ctrl-C).
+///
+/// Training stops at the first non-finite loss, gradient norm or weight
+/// ([`TrainError::NonFinite`]) before anything from that step is saved. A run that fails before
+/// its first checkpoint leaves no files in `run`.
 ///
 /// # Errors
 ///
-/// [`TrainError`]: data that does not fit the model, an existing run without `resume`, settings
-/// that differ on resume, I/O; [`TrainError::Interrupted`] after a stop (checkpoint written).
+/// [`TrainError`]: invalid settings, data that does not fit the model, an existing run without
+/// `resume`, `resume` without a checkpoint or with other settings, divergence, I/O;
+/// [`TrainError::Interrupted`] after a stop (checkpoint written).
 #[allow(clippy::too_many_arguments)]
 pub fn train_par(
     run: &Path,
@@ -371,18 +427,35 @@ pub fn train_par(
     resume: bool,
     progress: &ProgressBar,
     stop: &dyn Fn(usize) -> bool,
-) -> Result<ParReport, TrainError> {
+) -> Result<Trained<ParReport>, TrainError> {
+    let result = train_par_in(run, model_cfg, cfg, train, val, devices, resume, progress, stop);
+    if result.is_err() {
+        checkpoint::discard_unstarted(run);
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn train_par_in(
+    run: &Path,
+    model_cfg: &ParTransformerConfig,
+    cfg: &ParTrainConfig,
+    train: &CodeDataset,
+    val: &CodeDataset,
+    devices: &[Device],
+    resume: bool,
+    progress: &ProgressBar,
+    stop: &dyn Fn(usize) -> bool,
+) -> Result<Trained<ParReport>, TrainError> {
     let bad = |m: String| Err(TrainError::Config(m));
-    if devices.is_empty()
-        || train.is_empty()
-        || cfg.batch_size < devices.len()
-        || cfg.checkpoint_every == 0
-        || cfg.log_every == 0
-        || cfg.val_every == 0
-    {
-        return bad(
-            "training needs devices, samples, batch_size ≥ devices and positive intervals".into()
-        );
+    cfg.validate()?;
+    if devices.is_empty() || train.is_empty() || cfg.batch_size < devices.len() {
+        return bad(format!(
+            "training needs samples ({}), devices ({}) and a batch size ({}) of at least one sample per device",
+            train.len(),
+            devices.len(),
+            cfg.batch_size
+        ));
     }
     model_cfg.validate().map_err(|e| TrainError::Config(e.to_string()))?;
     let n_tokens = model_cfg.grid_size * model_cfg.grid_size;
@@ -409,23 +482,38 @@ pub fn train_par(
             ));
         }
     }
-    if cfg.max_steps == Some(0) || cfg.epochs == 0 {
-        return bad("epochs and max_steps must be positive".into());
-    }
-    if !(cfg.lr > 0.0 && cfg.lr.is_finite())
-        || cfg.ema_decay.is_some_and(|d| !(0.0..1.0).contains(&d))
-        || !(0.0..1.0).contains(&cfg.class_dropout)
-    {
-        return bad(format!(
-            "lr must be > 0, ema_decay and class_dropout in [0, 1) (got {}, {:?}, {})",
-            cfg.lr, cfg.ema_decay, cfg.class_dropout
-        ));
-    }
     let fingerprint = [train.fingerprint(), val.fingerprint()];
     let order = TokenOrder::new(
         RegionGrid::image(model_cfg.grid_size, model_cfg.parallel)
             .map_err(|e| TrainError::Config(e.to_string()))?,
     );
+    let total = cfg.total_steps(train.len());
+    let dtype = checkpoint::device_dtype(&devices[0]);
+    let resumed = checkpoint::resume_state::<State>(run, resume, |s| s.step)?;
+    if let Some((dir, state)) = &resumed {
+        if state.data != fingerprint {
+            return bad(format!(
+                "{}: the checkpoint was trained on other data (training or validation codes differ)",
+                dir.display()
+            ));
+        }
+        checkpoint::same_settings(dir, "dtype", &state.dtype, &dtype)?;
+        checkpoint::same_settings(dir, "model", &state.model, model_cfg)?;
+        let same = ParTrainConfig { max_steps: cfg.max_steps, ..state.train.clone() };
+        checkpoint::same_settings(dir, "", &same, cfg)?;
+        if total < state.step {
+            return Err(TrainError::StepsBehind {
+                path: run.into(),
+                done: state.step,
+                asked: total,
+                field: "max_steps",
+            });
+        }
+        let report = run.join("report.json");
+        if total == state.step && report.is_file() {
+            return Ok(Trained::AlreadyFinished(read_json(&report)?));
+        }
+    }
     std::fs::create_dir_all(run).map_err(|e| TrainError::io(run, e))?;
     let main = devices[0].clone().autodiff();
     main.seed(cfg.seed);
@@ -435,24 +523,8 @@ pub fn train_par(
     let mut ema = cfg.ema_decay.map(|decay| Ema { decay, model: model.valid() });
     let (mut start, mut history, mut validation) = (0, Vec::new(), Vec::new());
     let mut window: Vec<(f64, f64)> = Vec::new();
-    if let Some(dir) = checkpoint::latest(run) {
-        let state: State = read_json(&dir.join("state.json"))?;
-        if !resume {
-            return Err(TrainError::Exists { path: run.into(), step: state.step });
-        }
-        let same = ParTrainConfig { max_steps: cfg.max_steps, ..state.train.clone() };
-        if state.data != fingerprint {
-            return bad(format!(
-                "{}: the checkpoint was trained on other data (training or validation codes differ)",
-                dir.display()
-            ));
-        }
-        if &state.model != model_cfg || &same != cfg {
-            return bad(format!(
-                "{}: the checkpoint was made with other settings (only max_steps may change on resume)",
-                dir.display()
-            ));
-        }
+    let mut last_checkpoint = None;
+    if let Some((dir, state)) = resumed {
         model = restore(model, &par_store::StateDict::read(&dir.join("model.safetensors"))?)?;
         // The parameter groups are id sets: build them from the restored ids.
         optim = load_optimizer(optimizer(cfg, &model), &dir.join("optim.bpk"))?;
@@ -463,6 +535,7 @@ pub fn train_par(
             )?;
         }
         start = state.step;
+        last_checkpoint = Some(start);
         history = state.history.iter().map(history_from_bits).collect();
         validation = state
             .validation
@@ -474,7 +547,7 @@ pub fn train_par(
     }
     write_json(
         &run.join("config.json"),
-        &serde_json::json!({ "model": model_cfg, "train": cfg, "devices": devices.len(), "train_samples": train.len(), "val_samples": val.len() }),
+        &serde_json::json!({ "model": model_cfg, "train": cfg, "devices": devices.len(), "dtype": dtype, "train_samples": train.len(), "val_samples": val.len() }),
     )?;
 
     let save = |step: usize,
@@ -483,16 +556,17 @@ pub fn train_par(
                 ema: &Option<Ema>,
                 history: &[ParLog],
                 validation: &[ValLog],
-                window: &[(f64, f64)]| {
+                window: &[(f64, f64)],
+                last_checkpoint: Option<usize>| {
+        // Weights are read back once, checked, and written from the same snapshot.
+        let weights = snapshot(model)?;
+        checkpoint::finite_weights(&weights, step, last_checkpoint)?;
+        let ema_weights = ema.as_ref().map(|e| snapshot(&e.model)).transpose()?;
         checkpoint::write(run, |dir| {
-            let mut s = snapshot(model)?;
-            s.path = dir.join("model.safetensors");
-            s.write_safetensors(&s.path)?;
+            weights.write_safetensors(&dir.join("model.safetensors"))?;
             save_optimizer(optim, &dir.join("optim.bpk"))?;
-            if let Some(e) = ema {
-                let mut s = snapshot(&e.model)?;
-                s.path = dir.join("ema.safetensors");
-                s.write_safetensors(&s.path)?;
+            if let Some(e) = &ema_weights {
+                e.write_safetensors(&dir.join("ema.safetensors"))?;
             }
             write_json(
                 &dir.join("state.json"),
@@ -504,6 +578,7 @@ pub fn train_par(
                     data: fingerprint,
                     model: model_cfg.clone(),
                     train: cfg.clone(),
+                    dtype: dtype.clone(),
                 },
             )
         })?;
@@ -515,7 +590,6 @@ pub fn train_par(
     };
 
     let schedule = cfg.schedule(train.len());
-    let total = cfg.total_steps(train.len());
     let plan = BatchPlan::new(train.len(), cfg.batch_size, cfg.seed);
     let spe = cfg.steps_per_epoch(train.len());
     progress.set_length(total as u64);
@@ -523,7 +597,7 @@ pub fn train_par(
     let t0 = std::time::Instant::now();
     for step in start..total {
         if stop(step) {
-            save(step, &model, &optim, &ema, &history, &validation, &window)?;
+            save(step, &model, &optim, &ema, &history, &validation, &window, last_checkpoint)?;
             return Err(TrainError::Interrupted { step });
         }
         let batch = train.train_batch(
@@ -568,6 +642,16 @@ pub fn train_par(
             (loss, reduce_grads(&model, parts.into_iter().map(|(w, _, g)| (w, g)).collect(), &main))
         };
         let grad_norm = clip_grad_norm(&model, &mut grads, cfg.grad_clip);
+        for (quantity, value) in [("loss", loss), ("gradient norm", grad_norm)] {
+            if !value.is_finite() {
+                return Err(TrainError::NonFinite {
+                    step: step + 1,
+                    quantity: quantity.into(),
+                    value,
+                    last_checkpoint,
+                });
+            }
+        }
         let lr = schedule.lr(step);
         model = optim.step(lr, model, grads);
         if let Some(e) = ema.as_mut() {
@@ -595,7 +679,8 @@ pub fn train_par(
         progress.set_message(format!("loss {loss:.4} lr {lr:.2e}"));
         progress.inc(1);
         if done % cfg.checkpoint_every == 0 || done == total {
-            save(done, &model, &optim, &ema, &history, &validation, &window)?;
+            save(done, &model, &optim, &ema, &history, &validation, &window, last_checkpoint)?;
+            last_checkpoint = Some(done);
         }
     }
     let seconds = t0.elapsed().as_secs_f64();
@@ -613,5 +698,5 @@ pub fn train_par(
         validation,
     };
     write_json(&run.join("report.json"), &report)?;
-    Ok(report)
+    Ok(Trained::Done(report))
 }

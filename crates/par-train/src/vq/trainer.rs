@@ -14,11 +14,11 @@ use par_tokenizer::{CodebookUsage, VqTokenizer, VqTokenizerConfig};
 use serde::{Deserialize, Serialize};
 
 use super::{PatchDiscriminator, hinge_d_loss, hinge_g_loss};
-use crate::TrainError;
 use crate::checkpoint::{self, load_optimizer, read_json, save_optimizer, write_json};
 use crate::grad::clip_grad_norm;
 use crate::module_state::{restore, snapshot};
 use crate::plan::BatchPlan;
+use crate::{TrainError, Trained};
 
 /// Settings of a tokenizer training run (defaults: LlamaGen `vq_train.py`, except the step count
 /// and batch size, which suit a CPU run; LPIPS and the random-crop augmentation of `vq_train.py`
@@ -142,6 +142,53 @@ struct State {
     data: u64,
     tokenizer: VqTokenizerConfig,
     train: VqTrainConfig,
+    /// The device's float dtype (`f32`, `bf16`, `f16`); checkpoints from before it was recorded
+    /// were all f32.
+    #[serde(default = "f32_name")]
+    dtype: String,
+}
+
+fn f32_name() -> String {
+    "f32".into()
+}
+
+impl VqTrainConfig {
+    /// Checks every setting's range before any work.
+    ///
+    /// # Errors
+    ///
+    /// [`TrainError::Setting`] naming the field.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |field, reason: String| Err(TrainError::Setting { field, reason });
+        let mut counts = vec![
+            ("steps", self.steps),
+            ("batch_size", self.batch_size),
+            ("checkpoint_every", self.checkpoint_every),
+            ("log_every", self.log_every),
+        ];
+        if self.disc_start.is_some() {
+            counts
+                .extend([("disc_channels", self.disc_channels), ("disc_layers", self.disc_layers)]);
+        }
+        for (field, value) in counts {
+            if value == 0 {
+                return bad(field, "must be at least 1, got 0".into());
+            }
+        }
+        for (field, value, ok, range) in [
+            ("lr", self.lr, self.lr > 0.0, "> 0"),
+            ("epsilon", self.epsilon, self.epsilon > 0.0, "> 0"),
+            ("grad_clip", self.grad_clip, self.grad_clip > 0.0, "> 0"),
+            ("disc_weight", self.disc_weight, self.disc_weight >= 0.0, "≥ 0"),
+            ("beta1", self.beta1, (0.0..1.0).contains(&self.beta1), "in [0, 1)"),
+            ("beta2", self.beta2, (0.0..1.0).contains(&self.beta2), "in [0, 1)"),
+        ] {
+            if !(value.is_finite() && ok) {
+                return bad(field, format!("must be finite and {range}, got {value}"));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl StepLog {
@@ -253,12 +300,19 @@ fn adam(cfg: &VqTrainConfig) -> ModuleOptimizer {
 /// self-describing format), `report.json` and `reconstructions.png` (held-out originals above
 /// their reconstructions). With `resume`, continues the run's checkpoint exactly: the data order
 /// and flips are functions of (seed, step), so the continued run takes the same steps as an
-/// uninterrupted one. `stop(step)` is asked before every step (Ctrl-C): the run writes a checkpoint and
-/// returns [`TrainError::Interrupted`].
+/// uninterrupted one; only `steps` may change, and not below the steps done; a run already at
+/// `steps` with its report is left as it is ([`Trained::AlreadyFinished`]). `stop(step)` is asked
+/// before every step (Ctrl-C): the run writes a checkpoint and returns
+/// [`TrainError::Interrupted`].
+///
+/// Training stops at the first non-finite loss, gradient norm or weight
+/// ([`TrainError::NonFinite`]) before anything from that step is saved. A run that fails before
+/// its first checkpoint leaves no files in `run`.
 ///
 /// # Errors
 ///
-/// [`TrainError`]: an existing run without `resume`, a resume with different settings, I/O.
+/// [`TrainError`]: invalid settings, an existing run without `resume`, `resume` without a
+/// checkpoint or with different settings, divergence, I/O.
 #[allow(clippy::too_many_arguments)]
 pub fn train_tokenizer(
     run: &Path,
@@ -270,11 +324,31 @@ pub fn train_tokenizer(
     resume: bool,
     progress: &ProgressBar,
     stop: &dyn Fn(usize) -> bool,
-) -> Result<VqReport, TrainError> {
-    if train.is_empty() || cfg.batch_size == 0 || cfg.checkpoint_every == 0 || cfg.log_every == 0 {
-        return Err(TrainError::Config(
-            "training needs images, batch_size, checkpoint_every and log_every > 0".into(),
-        ));
+) -> Result<Trained<VqReport>, TrainError> {
+    let result =
+        train_tokenizer_in(run, tokenizer, cfg, train, held_out, device, resume, progress, stop);
+    if result.is_err() {
+        checkpoint::discard_unstarted(run);
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn train_tokenizer_in(
+    run: &Path,
+    tokenizer: &VqTokenizerConfig,
+    cfg: &VqTrainConfig,
+    train: &ImageSet,
+    held_out: &ImageSet,
+    device: &Device,
+    resume: bool,
+    progress: &ProgressBar,
+    stop: &dyn Fn(usize) -> bool,
+) -> Result<Trained<VqReport>, TrainError> {
+    cfg.validate()?;
+    tokenizer.validate().map_err(|e| TrainError::Config(e.to_string()))?;
+    if train.is_empty() {
+        return Err(TrainError::Config("no training images".into()));
     }
     if train.channels != tokenizer.image_channels || train.size % tokenizer.downsample_factor() != 0
     {
@@ -286,16 +360,14 @@ pub fn train_tokenizer(
             tokenizer.downsample_factor()
         )));
     }
-    if cfg.disc_start.is_some()
-        && (cfg.disc_layers == 0 || train.size >> cfg.disc_layers.min(63) < 4)
-    {
-        return Err(TrainError::Config(format!(
-            "{} discriminator stages do not fit {} px images (each halves the side; need ≥ 1 and a side ≥ 4 after them)",
-            cfg.disc_layers, train.size
-        )));
-    }
-    if !(cfg.lr > 0.0 && cfg.lr.is_finite()) || cfg.steps == 0 {
-        return Err(TrainError::Config("steps and lr must be positive".into()));
+    if cfg.disc_start.is_some() && train.size >> cfg.disc_layers.min(63) < 4 {
+        return Err(TrainError::Setting {
+            field: "disc_layers",
+            reason: format!(
+                "is {}: too many stride-2 stages for {} px images (each halves the side; a side ≥ 4 must remain)",
+                cfg.disc_layers, train.size
+            ),
+        });
     }
     let fingerprint = {
         let mut h = train.len() as u64;
@@ -306,6 +378,32 @@ pub fn train_tokenizer(
         }
         h
     };
+    let dtype = checkpoint::device_dtype(device);
+    let resumed = checkpoint::resume_state::<State>(run, resume, |s| s.step)?;
+    if let Some((dir, state)) = &resumed {
+        if state.data != fingerprint {
+            return Err(TrainError::Config(format!(
+                "{}: the checkpoint was trained on other images",
+                dir.display()
+            )));
+        }
+        checkpoint::same_settings(dir, "dtype", &state.dtype, &dtype)?;
+        checkpoint::same_settings(dir, "tokenizer", &state.tokenizer, tokenizer)?;
+        let same = VqTrainConfig { steps: cfg.steps, ..state.train.clone() };
+        checkpoint::same_settings(dir, "", &same, cfg)?;
+        if cfg.steps < state.step {
+            return Err(TrainError::StepsBehind {
+                path: run.into(),
+                done: state.step,
+                asked: cfg.steps,
+                field: "steps",
+            });
+        }
+        let report = run.join("report.json");
+        if cfg.steps == state.step && report.is_file() {
+            return Ok(Trained::AlreadyFinished(read_json(&report)?));
+        }
+    }
     std::fs::create_dir_all(run).map_err(|e| TrainError::io(run, e))?;
     let ad = device.clone().autodiff();
     // Initial weights are a function of the seed: seed, then materialise every (lazily
@@ -323,24 +421,8 @@ pub fn train_tokenizer(
     let mut start = 0;
     let mut history = Vec::new();
     let mut window: Vec<[f64; 8]> = Vec::new();
-    if let Some(dir) = checkpoint::latest(run) {
-        let state: State = read_json(&dir.join("state.json"))?;
-        if !resume {
-            return Err(TrainError::Exists { path: run.into(), step: state.step });
-        }
-        if state.data != fingerprint {
-            return Err(TrainError::Config(format!(
-                "{}: the checkpoint was trained on other images",
-                dir.display()
-            )));
-        }
-        let same = VqTrainConfig { steps: cfg.steps, ..state.train.clone() };
-        if &state.tokenizer != tokenizer || &same != cfg {
-            return Err(TrainError::Config(format!(
-                "{}: the checkpoint was made with other settings (only --steps may change on resume)",
-                dir.display()
-            )));
-        }
+    let mut last_checkpoint = None;
+    if let Some((dir, state)) = resumed {
         model = restore(model, &par_store::StateDict::read(&dir.join("tokenizer.safetensors"))?)?;
         optim_g = load_optimizer(optim_g, &dir.join("optim_g.bpk"))?;
         if let Some(d) = disc.take() {
@@ -351,12 +433,13 @@ pub fn train_tokenizer(
             optim_d = load_optimizer(optim_d, &dir.join("optim_d.bpk"))?;
         }
         start = state.step;
+        last_checkpoint = Some(start);
         history = state.history.iter().map(StepLog::from_bits).collect();
         window = state.window.iter().map(|w| w.map(f64::from_bits)).collect();
     }
     write_json(
         &run.join("config.json"),
-        &serde_json::json!({ "tokenizer": tokenizer, "train": cfg }),
+        &serde_json::json!({ "tokenizer": tokenizer, "train": cfg, "dtype": dtype }),
     )?;
 
     let save = |step: usize,
@@ -365,16 +448,20 @@ pub fn train_tokenizer(
                 og: &ModuleOptimizer,
                 od: &ModuleOptimizer,
                 history: &[StepLog],
-                window: &[[f64; 8]]| {
+                window: &[[f64; 8]],
+                last_checkpoint: Option<usize>| {
+        // Weights are read back once, checked, and written from the same snapshot.
+        let weights = snapshot(model)?;
+        checkpoint::finite_weights(&weights, step, last_checkpoint)?;
+        let disc_weights = disc.as_ref().map(snapshot).transpose()?;
+        if let Some(d) = &disc_weights {
+            checkpoint::finite_weights(d, step, last_checkpoint)?;
+        }
         checkpoint::write(run, |dir| {
-            let mut s = snapshot(model)?;
-            s.path = dir.join("tokenizer.safetensors");
-            s.write_safetensors(&s.path)?;
+            weights.write_safetensors(&dir.join("tokenizer.safetensors"))?;
             save_optimizer(og, &dir.join("optim_g.bpk"))?;
-            if let Some(d) = disc {
-                let mut s = snapshot(d)?;
-                s.path = dir.join("discriminator.safetensors");
-                s.write_safetensors(&s.path)?;
+            if let Some(d) = &disc_weights {
+                d.write_safetensors(&dir.join("discriminator.safetensors"))?;
                 save_optimizer(od, &dir.join("optim_d.bpk"))?;
             }
             write_json(
@@ -386,6 +473,7 @@ pub fn train_tokenizer(
                     data: fingerprint,
                     tokenizer: tokenizer.clone(),
                     train: cfg.clone(),
+                    dtype: dtype.clone(),
                 },
             )
         })?;
@@ -399,7 +487,7 @@ pub fn train_tokenizer(
     let t0 = std::time::Instant::now();
     for step in start..cfg.steps {
         if stop(step) {
-            save(step, &model, &disc, &optim_g, &optim_d, &history, &window)?;
+            save(step, &model, &disc, &optim_g, &optim_d, &history, &window, last_checkpoint)?;
             return Err(TrainError::Interrupted { step });
         }
         let (indices, flips) = plan.batch(step, cfg.random_flip);
@@ -428,14 +516,34 @@ pub fn train_tokenizer(
             0.0,
             0.0,
         ];
+        let diverged = |quantity: &str, value: f64| {
+            Err(TrainError::NonFinite {
+                step: step + 1,
+                quantity: quantity.into(),
+                value,
+                last_checkpoint,
+            })
+        };
+        if !row[0].is_finite() {
+            return diverged("loss", row[0]);
+        }
         let mut grads = GradientsParams::from_grads(loss.backward(), &model);
         row[7] = clip_grad_norm(&model, &mut grads, cfg.grad_clip);
+        if !row[7].is_finite() {
+            return diverged("gradient norm", row[7]);
+        }
         model = optim_g.step(cfg.lr, model, grads);
         if let Some(d) = disc.take_if(|_| gan_on) {
             let d_loss = hinge_d_loss(d.forward(x.detach()), d.forward(recon.detach()));
             row[6] = scalar(&d_loss);
+            if !row[6].is_finite() {
+                return diverged("discriminator loss", row[6]);
+            }
             let mut grads = GradientsParams::from_grads((d_loss * cfg.disc_weight).backward(), &d);
-            clip_grad_norm(&d, &mut grads, cfg.grad_clip);
+            let norm = clip_grad_norm(&d, &mut grads, cfg.grad_clip);
+            if !norm.is_finite() {
+                return diverged("discriminator gradient norm", norm);
+            }
             disc = Some(optim_d.step(cfg.lr, d, grads));
         }
         window.push(row);
@@ -458,7 +566,8 @@ pub fn train_tokenizer(
         progress.set_message(format!("loss {:.4} mse {:.4}", row[0], row[1]));
         progress.inc(1);
         if done % cfg.checkpoint_every == 0 || done == cfg.steps {
-            save(done, &model, &disc, &optim_g, &optim_d, &history, &window)?;
+            save(done, &model, &disc, &optim_g, &optim_d, &history, &window, last_checkpoint)?;
+            last_checkpoint = Some(done);
         }
     }
     let seconds = t0.elapsed().as_secs_f64();
@@ -488,5 +597,5 @@ pub fn train_tokenizer(
         held_out: held,
     };
     write_json(&run.join("report.json"), &report)?;
-    Ok(report)
+    Ok(Trained::Done(report))
 }

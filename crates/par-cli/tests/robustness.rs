@@ -1,0 +1,713 @@
+//! Every command fails early, loudly and cleanly: non-finite numbers, degenerate sizes, outputs
+//! that cannot be written, resume edge cases and one exit-status rule (2 = bad input, 1 = a
+//! failure at run time). Each test drives the `par` binary as a user would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use burn::prelude::*;
+use par_model::{CONFIG_METADATA_KEY, Preset, StateDict};
+use par_tokenizer::VqTokenizerConfig;
+
+fn par(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_par")).args(args).output().expect("par should start")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn fixture(name: &str) -> PathBuf {
+    repo().join("tests/fixtures/transformer").join(name)
+}
+
+/// Asserts a refusal: the exit status, and one `error:` line, the last, containing every needle
+/// (progress lines may come before it).
+#[track_caller]
+fn refused(o: &Output, code: i32, needles: &[&str]) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "expected exit {code}: {err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(errors.len(), 1, "one error line: {err}");
+    assert_eq!(Some(errors[0]), err.trim_end().lines().last(), "the error comes last: {err}");
+    for needle in needles {
+        assert!(errors[0].contains(needle), "expected `{needle}` in: {err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// `args` with `flag` set to `value` (replaced if present).
+fn with<'a>(mut args: Vec<&'a str>, flag: &'a str, value: &'a str) -> Vec<&'a str> {
+    match args.iter().position(|a| *a == flag) {
+        Some(i) => args[i + 1] = value,
+        None => args.extend([flag, value]),
+    }
+    args
+}
+
+/// Every entry (recursively) below `dir`, so a test can say "nothing new was created".
+fn tree(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            out.push(e.path());
+            out.extend(tree(&e.path()));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The gpt-tiny n = 4 fixture (grid 4) as our self-describing checkpoint, after `edit`.
+fn par_checkpoint(dir: &Path, name: &str, edit: impl Fn(&mut StateDict)) -> PathBuf {
+    let mut state = StateDict::read(&fixture("n4.pt")).unwrap();
+    edit(&mut state);
+    state.store_json(CONFIG_METADATA_KEY, &Preset::GptTiny.config(4, 4));
+    let path = dir.join(name);
+    state.write_safetensors(&path).unwrap();
+    path
+}
+
+fn set(state: &mut StateDict, key: &str, value: f32) {
+    state.tensors.get_mut(key).unwrap().values.iter_mut().for_each(|v| *v = value);
+}
+
+/// Finite weights whose logits overflow: a norm scale and an output head of 1e30.
+fn overflowing(dir: &Path) -> PathBuf {
+    par_checkpoint(dir, "overflow.safetensors", |st| {
+        set(st, "norm.weight", 1e30);
+        set(st, "output.weight", 1e30);
+    })
+}
+
+/// A tiny gray tokenizer in our format (4×4 codes for 16 px images).
+fn tokenizer(dir: &Path, name: &str, edit: impl Fn(&mut StateDict)) -> PathBuf {
+    let config = VqTokenizerConfig::new()
+        .with_image_channels(1)
+        .with_base_channels(8)
+        .with_channel_mult(vec![1, 2, 2])
+        .with_num_res_blocks(1)
+        .with_z_channels(8)
+        .with_codebook_size(16)
+        .with_codebook_dim(4)
+        .with_norm_groups(4);
+    let path = dir.join(name);
+    config.init(&Device::flex()).unwrap().save(&path).unwrap();
+    let mut state = StateDict::read(&path).unwrap();
+    edit(&mut state);
+    state.write_safetensors(&path).unwrap();
+    path
+}
+
+fn write_npy(path: &Path, shape: &[usize], values: &[i64]) {
+    std::fs::write(path, par_data::npy::encode(shape, values)).unwrap();
+}
+
+fn classes4(dir: &Path) -> (PathBuf, PathBuf) {
+    let (c, t) = (dir.join("classes.npy"), dir.join("codes.npy"));
+    write_npy(&c, &[2], &[1, 3]);
+    write_npy(&t, &[2, 16], &[5; 32]);
+    (c, t)
+}
+
+// ---- 1. non-finite numbers -----------------------------------------------------------------
+
+#[test]
+fn checkpoints_with_non_finite_weights_are_refused_naming_the_tensor() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let nan = par_checkpoint(d, "nan.safetensors", |st| set(st, "output.weight", f32::NAN));
+    let inf = par_checkpoint(d, "inf.safetensors", |st| {
+        st.tensors.get_mut("norm.weight").unwrap().values[3] = f32::INFINITY
+    });
+    let (classes, codes) = classes4(d);
+    let out = d.join("out/x.npy");
+    for (ckpt, key) in [(&nan, "output.weight"), (&inf, "norm.weight")] {
+        let c = s(ckpt);
+        for extra in [&[][..], &["--greedy"], &["--top-k", "5"], &["--top-p", "0.9"]] {
+            let mut args =
+                vec!["generate", "--checkpoint", c, "--classes", "1,2", "--out", s(&out)];
+            args.extend(extra);
+            refused(&par(&args), 2, &[key, "non-finite"]);
+        }
+        let score = [
+            "score",
+            "--checkpoint",
+            c,
+            "--classes",
+            s(&classes),
+            "--tokens",
+            s(&codes),
+            "--out",
+            s(&out),
+        ];
+        refused(&par(&score), 2, &[key, "non-finite"]);
+        refused(&par(&["convert", "--checkpoint", c, "--out", s(&out)]), 2, &[key, "non-finite"]);
+    }
+    assert!(!d.join("out").exists(), "a failed command creates no folders");
+}
+
+#[test]
+fn non_finite_logits_stop_sampling_and_scoring_naming_the_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ckpt = overflowing(d);
+    let out = d.join("x.npy");
+    for extra in
+        [&[][..], &["--greedy"], &["--top-k", "5"], &["--top-p", "0.9"], &["--cfg-scale", "1"]]
+    {
+        let mut args =
+            vec!["generate", "--checkpoint", s(&ckpt), "--classes", "1,2", "--out", s(&out)];
+        args.extend(extra);
+        refused(&par(&args), 1, &["non-finite logits", "decode step 1 of 7"]);
+        assert!(!out.exists());
+    }
+    let (classes, codes) = classes4(d);
+    let o = par(&[
+        "score",
+        "--checkpoint",
+        s(&ckpt),
+        "--classes",
+        s(&classes),
+        "--tokens",
+        s(&codes),
+        "--out",
+        s(&out),
+    ]);
+    refused(&o, 1, &["non-finite logits", "grid 0"]);
+    assert!(!out.exists());
+}
+
+#[test]
+fn tokenizers_with_non_finite_weights_are_refused_by_decode_and_tokenize() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tok = tokenizer(d, "nan_tok.safetensors", |st| {
+        st.tensors.get_mut("quantize.embedding.weight").unwrap().values[0] = f32::NAN
+    });
+    let codes = d.join("codes.npy");
+    write_npy(&codes, &[1, 16], &[1; 16]);
+    let png = d.join("new/grid.png");
+    let o = par(&["decode", "--codes", s(&codes), "--tokenizer", s(&tok), "--out", s(&png)]);
+    refused(&o, 2, &["quantize.embedding.weight", "non-finite"]);
+    let fashion = repo().join("data/fashion-mnist");
+    let o = par(&[
+        "tokenize",
+        "--idx",
+        s(&fashion),
+        "--limit",
+        "4",
+        "--tokenizer",
+        s(&tok),
+        "--image-size",
+        "16",
+        "--out",
+        s(&d.join("new/codes")),
+    ]);
+    refused(&o, 2, &["quantize.embedding.weight", "non-finite"]);
+    assert!(!d.join("new").exists());
+}
+
+fn tokenizer_train_args<'a>(fashion: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "tokenizer",
+        "train",
+        "--idx",
+        fashion,
+        "--preset",
+        "vq-tiny-16",
+        "--train-images",
+        "32",
+        "--held-out",
+        "4",
+        "--batch-size",
+        "4",
+        "--out",
+        out,
+    ]
+}
+
+#[test]
+fn tokenizer_training_stops_at_the_first_non_finite_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let fashion = repo().join("data/fashion-mnist");
+    let out = dir.path().join("run");
+    let mut args = tokenizer_train_args(s(&fashion), s(&out));
+    args.extend(["--steps", "8", "--lr", "1e30"]);
+    let o = par(&args);
+    refused(&o, 1, &["non-finite", "step", "--lr"]);
+    assert!(!out.join("report.json").exists(), "no report from a diverged run");
+    // What was kept is a checkpoint written before the divergence; its weights load.
+    if out.join("tokenizer.safetensors").exists() {
+        StateDict::read(&out.join("tokenizer.safetensors")).expect("finite weights");
+    }
+}
+
+#[test]
+fn float_flags_are_checked_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fashion = repo().join("data/fashion-mnist");
+    let ckpt = par_checkpoint(d, "ok.safetensors", |_| {});
+    let before = tree(d);
+    let out = d.join("new/sub");
+    let generate = |flag: &str, value: &str| {
+        par(&[
+            "generate",
+            "--checkpoint",
+            s(&ckpt),
+            "--classes",
+            "1",
+            "--out",
+            s(&out.join("x.npy")),
+            flag,
+            value,
+        ])
+    };
+    for (flag, value) in [
+        ("--cfg-scale", "nan"),
+        ("--cfg-scale", "inf"),
+        ("--cfg-scale", "-1"),
+        ("--temperature", "nan"),
+        ("--temperature", "-1"),
+        ("--temperature", "inf"),
+        ("--top-p", "nan"),
+        ("--top-p", "0"),
+        ("--top-p", "1.5"),
+        ("--top-p", "-0.1"),
+    ] {
+        refused(&generate(flag, value), 2, &[flag]);
+    }
+    for (flag, value) in [
+        ("--lr", "nan"),
+        ("--lr", "inf"),
+        ("--lr", "0"),
+        ("--lr", "-1"),
+        ("--disc-weight", "nan"),
+        ("--disc-weight", "-1"),
+        ("--disc-weight", "inf"),
+        ("--entropy-loss-ratio", "nan"),
+        ("--entropy-loss-ratio", "-1"),
+    ] {
+        let mut args = tokenizer_train_args(s(&fashion), s(&out));
+        args.extend(["--steps", "2", flag, value]);
+        refused(&par(&args), 2, &[flag]);
+    }
+    let tok = tokenizer(d, "tok.safetensors", |_| {});
+    let before_tok = tree(d);
+    for value in ["nan", "inf", "0.5"] {
+        let o = par(&[
+            "tokenize",
+            "--idx",
+            s(&fashion),
+            "--tokenizer",
+            s(&tok),
+            "--ten-crop",
+            "--crop-range",
+            value,
+            "--out",
+            s(&out),
+        ]);
+        refused(&o, 2, &["--crop-range"]);
+    }
+    assert_eq!(tree(d), before_tok);
+    assert_eq!(before.len() + 1, before_tok.len());
+}
+
+// ---- 2. degenerate sizes ---------------------------------------------------------------------
+
+#[test]
+fn empty_and_zero_sized_arrays_are_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tok = tokenizer(d, "tok.safetensors", |_| {});
+    let ckpt = par_checkpoint(d, "ok.safetensors", |_| {});
+    let png = d.join("new/grid.png");
+    for (name, shape) in
+        [("flat0.npy", &[2, 0][..]), ("grid0.npy", &[2, 8, 0]), ("rows0.npy", &[2, 0, 4])]
+    {
+        let f = d.join(name);
+        write_npy(&f, shape, &[]);
+        let o = par(&["decode", "--codes", s(&f), "--tokenizer", s(&tok), "--out", s(&png)]);
+        refused(&o, 2, &[name]);
+    }
+    let empty_codes = d.join("none.npy");
+    write_npy(&empty_codes, &[0, 16], &[]);
+    let empty_classes = d.join("none_classes.npy");
+    write_npy(&empty_classes, &[0], &[]);
+    let o = par(&["decode", "--codes", s(&empty_codes), "--tokenizer", s(&tok), "--out", s(&png)]);
+    refused(&o, 2, &["none.npy"]);
+    let o = par(&[
+        "score",
+        "--checkpoint",
+        s(&ckpt),
+        "--classes",
+        s(&empty_classes),
+        "--tokens",
+        s(&empty_codes),
+        "--out",
+        s(&d.join("new/x.npy")),
+    ]);
+    refused(&o, 2, &["none.npy", "no code grids"]);
+    assert!(!d.join("new").exists());
+}
+
+#[test]
+fn zero_and_absurd_size_flags_are_refused_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fashion = repo().join("data/fashion-mnist");
+    let tok = tokenizer(d, "tok.safetensors", |_| {});
+    let ckpt = par_checkpoint(d, "ok.safetensors", |_| {});
+    let (classes, codes) = classes4(d);
+    let codes16 = d.join("c16.npy");
+    write_npy(&codes16, &[1, 16], &[1; 16]);
+    let out = d.join("new/out");
+    let before = tree(d);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "score",
+                "--checkpoint",
+                s(&ckpt),
+                "--classes",
+                s(&classes),
+                "--tokens",
+                s(&codes),
+                "--batch-size",
+                "0",
+            ],
+            "--batch-size",
+        ),
+        (
+            vec!["decode", "--codes", s(&codes16), "--tokenizer", s(&tok), "--batch-size", "0"],
+            "--batch-size",
+        ),
+        (
+            vec!["decode", "--codes", s(&codes16), "--tokenizer", s(&tok), "--columns", "0"],
+            "--columns",
+        ),
+        (
+            vec!["tokenize", "--idx", s(&fashion), "--tokenizer", s(&tok), "--batch-size", "0"],
+            "--batch-size",
+        ),
+        (
+            vec!["tokenize", "--idx", s(&fashion), "--tokenizer", s(&tok), "--image-size", "6"],
+            "--image-size",
+        ),
+        (vec!["tokenize", "--idx", s(&fashion), "--tokenizer", s(&tok), "--limit", "0"], "--limit"),
+        (
+            vec![
+                "tokenize",
+                "--idx",
+                s(&fashion),
+                "--tokenizer",
+                s(&tok),
+                "--image-size",
+                "100000",
+            ],
+            "--image-size",
+        ),
+        (vec!["generate", "--checkpoint", s(&ckpt), "--classes", "1", "--grid", "100000"], "grid"),
+        (vec!["generate", "--checkpoint", s(&ckpt), "--classes", "1", "--grid", "0"], "grid"),
+        (vec!["model-info", "--preset", "gpt-b", "--grid", "4096"], "grid"),
+    ];
+    for (mut args, flag) in cases {
+        let x = out.join("x.npy");
+        if args[0] != "model-info" {
+            args.extend(["--out", if args[0] == "tokenize" { s(&out) } else { s(&x) }]);
+        }
+        refused(&par(&args), 2, &[flag]);
+    }
+    for (extra, flag) in [
+        (&["--disc-start", "0", "--disc-channels", "0"][..], "--disc-channels"),
+        (&["--disc-start", "0", "--disc-layers", "0"], "--disc-layers"),
+        (&["--checkpoint-every", "0"], "--checkpoint-every"),
+        (&["--batch-size", "0"], "--batch-size"),
+        (&["--image-size", "0"], "--image-size"),
+        (&["--image-size", "100000"], "--image-size"),
+        (&["--train-images", "0"], "--train-images"),
+    ] {
+        let mut args = with(tokenizer_train_args(s(&fashion), s(&out)), "--steps", "2");
+        for pair in extra.chunks(2) {
+            args = with(args, pair[0], pair[1]);
+        }
+        refused(&par(&args), 2, &[flag]);
+    }
+    assert_eq!(tree(d), before, "nothing created");
+}
+
+// ---- 3. outputs ------------------------------------------------------------------------------
+
+#[test]
+fn outputs_are_checked_before_any_compute() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A path below a regular file cannot be created, even by root (CI runs as root).
+    let blocker = d.join("a_file");
+    std::fs::write(&blocker, b"x").unwrap();
+    let bad = blocker.join("sub/x.npy");
+    // The checkpoint fails at run time (overflowing logits): an output error instead proves the
+    // output was checked first.
+    let ckpt = overflowing(d);
+    let (classes, codes) = classes4(d);
+    let tok = tokenizer(d, "tok.safetensors", |_| {});
+    let codes16 = d.join("c16.npy");
+    write_npy(&codes16, &[1, 16], &[1; 16]);
+    let before = tree(d);
+    for args in [
+        vec!["generate", "--checkpoint", s(&ckpt), "--classes", "1"],
+        vec!["score", "--checkpoint", s(&ckpt), "--classes", s(&classes), "--tokens", s(&codes)],
+        vec!["convert", "--checkpoint", s(&ckpt)],
+        vec!["decode", "--codes", s(&codes16), "--tokenizer", s(&tok)],
+    ] {
+        let mut args = args.clone();
+        args.extend(["--out", s(&bad)]);
+        refused(&par(&args), 2, &["--out", "a_file"]);
+    }
+    // An existing directory where a file should go.
+    let o = par(&["convert", "--checkpoint", s(&ckpt), "--out", s(d)]);
+    refused(&o, 2, &["--out", "is a directory"]);
+    assert_eq!(tree(d), before);
+}
+
+#[test]
+fn failed_commands_leave_no_new_files_or_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ok = par_checkpoint(d, "ok.safetensors", |_| {});
+    let ckpt = overflowing(d);
+    let before = tree(d);
+    // Fails on its inputs (class 99 of 10).
+    let o = par(&[
+        "generate",
+        "--checkpoint",
+        s(&ok),
+        "--classes",
+        "99",
+        "--out",
+        s(&d.join("new/sub/x.npy")),
+    ]);
+    refused(&o, 2, &["class id 99"]);
+    // Fails at run time, after the output folders were needed.
+    let o = par(&[
+        "generate",
+        "--checkpoint",
+        s(&ckpt),
+        "--classes",
+        "1",
+        "--out",
+        s(&d.join("new2/sub/x.npy")),
+    ]);
+    refused(&o, 1, &["non-finite logits"]);
+    assert_eq!(tree(d), before);
+    // And the successful command creates its folders.
+    let o = par(&[
+        "generate",
+        "--checkpoint",
+        s(&ok),
+        "--classes",
+        "1",
+        "--out",
+        s(&d.join("new3/sub/x.npy")),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(d.join("new3/sub/x.npy").is_file());
+}
+
+#[test]
+fn tokenize_strict_can_be_rerun_after_removing_the_bad_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tok = tokenizer(d, "tok.safetensors", |_| {});
+    let root = d.join("images");
+    std::fs::create_dir_all(root.join("a")).unwrap();
+    for i in 0..3 {
+        image::GrayImage::from_fn(16, 16, |x, y| image::Luma([(x * y + i) as u8]))
+            .save(root.join(format!("a/{i}.png")))
+            .unwrap();
+    }
+    std::fs::write(root.join("a/broken.png"), b"not an image").unwrap();
+    let out = d.join("codes");
+    let args = [
+        "tokenize",
+        "--images",
+        s(&root),
+        "--tokenizer",
+        s(&tok),
+        "--image-size",
+        "16",
+        "--strict",
+        "--out",
+        s(&out),
+    ];
+    let o = par(&args);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("broken.png"), "{}", stderr(&o));
+    std::fs::remove_file(root.join("a/broken.png")).unwrap();
+    let o = par(&args);
+    assert!(o.status.success(), "rerun after removing the image: {}", stderr(&o));
+    assert_eq!(par_data::CodeStore::open(&out).unwrap().info().num_images, 3);
+}
+
+// ---- 4. resume -------------------------------------------------------------------------------
+
+#[test]
+fn tokenizer_resume_edge_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    let fashion = repo().join("data/fashion-mnist");
+    let out = dir.path().join("run");
+    let run = |extra: &[&str]| {
+        let mut args = tokenizer_train_args(s(&fashion), s(&out));
+        args.extend(extra);
+        par(&args)
+    };
+    // --resume with nothing to resume: an error, nothing created.
+    refused(&run(&["--steps", "2", "--resume"]), 2, &["nothing to resume", "--resume"]);
+    assert!(!out.exists());
+    let o = run(&["--steps", "4"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = std::fs::read(out.join("report.json")).unwrap();
+    let weights = std::fs::read(out.join("tokenizer.safetensors")).unwrap();
+    // Fewer steps than done: refused, nothing rewritten.
+    refused(&run(&["--steps", "2", "--resume"]), 2, &["--steps", "already at step 4", "2 steps"]);
+    // Another dtype: refused.
+    refused(&run(&["--steps", "6", "--resume", "--dtype", "bf16"]), 2, &["--dtype", "f32", "bf16"]);
+    // The same steps again: the run is finished, nothing to do, nothing rewritten.
+    let o = run(&["--steps", "4", "--resume"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("already finished"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(out.join("report.json")).unwrap(), report);
+    assert_eq!(std::fs::read(out.join("tokenizer.safetensors")).unwrap(), weights);
+}
+
+// ---- 5. CLI consistency ----------------------------------------------------------------------
+
+#[test]
+fn negative_numbers_name_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = par_checkpoint(dir.path(), "ok.safetensors", |_| {});
+    let out = dir.path().join("x.npy");
+    for (flag, value) in [
+        ("--temperature", "-1"),
+        ("--top-k", "-1"),
+        ("--classes", "-1"),
+        ("--cfg-scale", "-2.5"),
+        ("--seed", "-3"),
+    ] {
+        let mut args = vec!["generate", "--checkpoint", s(&ckpt), "--out", s(&out), flag, value];
+        if flag != "--classes" {
+            args.extend(["--classes", "1"]);
+        }
+        let o = par(&args);
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}: {}", stderr(&o));
+        assert!(stderr(&o).contains(flag), "{flag} {value}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("unexpected argument"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn one_exit_status_rule_for_bad_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ckpt = par_checkpoint(d, "ok.safetensors", |_| {});
+    let (classes, codes) = classes4(d);
+    let missing = d.join("missing.bin");
+    let out = d.join("x.npy");
+    let score = |c: &Path, cl: &Path, t: &Path| {
+        par(&[
+            "score",
+            "--checkpoint",
+            s(c),
+            "--classes",
+            s(cl),
+            "--tokens",
+            s(t),
+            "--out",
+            s(&out),
+        ])
+    };
+    refused(&score(&missing, &classes, &codes), 2, &["missing.bin"]);
+    refused(&score(&ckpt, &missing, &codes), 2, &["missing.bin"]);
+    refused(&score(&ckpt, &classes, &missing), 2, &["missing.bin"]);
+    let o = par(&["decode", "--codes", s(&missing), "--tokenizer", s(&ckpt), "--out", s(&out)]);
+    refused(&o, 2, &["missing.bin"]);
+    // An output that cannot be written: the same status from every command.
+    let blocker = d.join("file");
+    std::fs::write(&blocker, b"x").unwrap();
+    let bad = blocker.join("x.npy");
+    refused(&par(&["convert", "--checkpoint", s(&ckpt), "--out", s(&bad)]), 2, &["--out"]);
+    refused(
+        &par(&["generate", "--checkpoint", s(&ckpt), "--classes", "1", "--out", s(&bad)]),
+        2,
+        &["--out"],
+    );
+}
+
+#[test]
+fn model_and_tokenizer_checkpoints_are_told_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ckpt = par_checkpoint(d, "model.safetensors", |_| {});
+    let tok = tokenizer(d, "tok.safetensors", |_| {});
+    let codes = d.join("c.npy");
+    write_npy(&codes, &[1, 16], &[1; 16]);
+    let o = par(&[
+        "decode",
+        "--codes",
+        s(&codes),
+        "--tokenizer",
+        s(&ckpt),
+        "--out",
+        s(&d.join("g.png")),
+    ]);
+    refused(&o, 2, &["model.safetensors", "PAR model checkpoint", "not a tokenizer"]);
+    let o =
+        par(&["generate", "--checkpoint", s(&tok), "--classes", "1", "--out", s(&d.join("x.npy"))]);
+    refused(&o, 2, &["tok.safetensors", "tokenizer checkpoint", "not a PAR model"]);
+}
+
+#[test]
+fn partial_model_config_json_fills_in_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cfg = d.join("model.json");
+    // Only the fields that differ from the defaults; the rest (rope_base, norm_eps, dropouts, …)
+    // come from ParTransformerConfig's defaults, as for the tokenizer and training configs.
+    std::fs::write(
+        &cfg,
+        r#"{"vocab_size": 64, "num_classes": 10, "d_model": 32, "n_layers": 2, "n_heads": 2,
+            "multiple_of": 32, "grid_size": 4}"#,
+    )
+    .unwrap();
+    let logits = d.join("logits.npy");
+    let o = par(&[
+        "score",
+        "--checkpoint",
+        s(&fixture("n4.pt")),
+        "--model-config",
+        s(&cfg),
+        "--classes",
+        s(&fixture("n4_classes.npy")),
+        "--tokens",
+        s(&fixture("n4_codes.npy")),
+        "--out",
+        s(&logits),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let read = |p: &Path| {
+        let bytes = std::fs::read(p).unwrap();
+        npyz::NpyFile::new(&bytes[..]).unwrap().into_vec::<f32>().unwrap()
+    };
+    let (got, expected) = (read(&logits), read(&fixture("n4_logits.npy")));
+    let diff = got.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(diff <= 1e-4, "max |Δ| = {diff}");
+}

@@ -1,0 +1,185 @@
+//! The experiment binaries as a user runs them. `demo --smoke` end to end: every stage on a tiny
+//! slice of the embedded data, the files a user looks at, and the report's fields; then the
+//! resume rules (a finished demo is refused without `--resume` and left untouched with it, other
+//! settings and an empty folder are refused). `train_par_*` on tiny codes: bad flags, resume
+//! without a run, another dtype on resume.
+
+use std::process::Command;
+
+#[test]
+fn demo_smoke_writes_every_artifact() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let o = Command::new(env!("CARGO_BIN_EXE_demo"))
+        .args(["--smoke", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in [
+        "config.json",
+        "samples.png",
+        "reconstructions.png",
+        "loss.png",
+        "report.json",
+        "par/model.safetensors",
+        "tokenizer/tokenizer.safetensors",
+        "codes/codes.parc",
+    ] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(
+        report["sampling"]["steps_per_image"], 67,
+        "PAR-4× on 16×16: 67 steps instead of 256"
+    );
+    assert_eq!(report["sampling"]["images"], 20);
+    assert!(report["class_fidelity"]["per_class"].as_object().unwrap().len() == 10);
+    let ceiling = report["classifier_accuracy_on_reconstructions"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&ceiling), "{ceiling}");
+    assert_eq!(report["sampling"]["top_k"], 2);
+    assert!((report["sampling"]["temperature"].as_f64().unwrap() - 0.8).abs() < 1e-6);
+    assert!(
+        report["classifier_test_accuracy"].as_f64().unwrap() >= 0.9,
+        "the committed classifier"
+    );
+    let samples = image::open(out.join("samples.png")).unwrap();
+    assert_eq!((samples.width(), samples.height()), (2 * 32 + 2, 10 * 32 + 9 * 2));
+    let demo = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_demo"))
+            .args(["--smoke", "--out", out.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let stderr = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    let o = demo(&[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("finished demo"), "{}", stderr(&o));
+    // --resume of a finished demo: its result, nothing re-sampled or rewritten.
+    let report = std::fs::read(out.join("report.json")).unwrap();
+    let samples = std::fs::read(out.join("samples.png")).unwrap();
+    let o = demo(&["--resume"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("already finished"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(out.join("report.json")).unwrap(), report);
+    assert_eq!(std::fs::read(out.join("samples.png")).unwrap(), samples);
+    // --resume with other settings: refused, naming the setting.
+    let o = demo(&["--resume", "--per-class", "3"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--per-class") && stderr(&o).contains("per_class"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(out.join("report.json")).unwrap(), report);
+    // --resume where there is nothing to resume: refused, nothing created.
+    let empty = dir.path().join("nothing/here");
+    let o = Command::new(env!("CARGO_BIN_EXE_demo"))
+        .args(["--smoke", "--resume", "--out", empty.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nothing to resume"), "{}", stderr(&o));
+    assert!(!dir.path().join("nothing").exists());
+}
+
+#[test]
+fn bad_flags_are_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in [
+        ["--workers", "0"],
+        ["--workers", "9"], // above the smoke batch of 8
+        ["--codebook-size", "1"],
+        ["--codebook-size", "100000000"],
+        ["--dropout", "1"],
+        ["--temperature", "NaN"],
+        ["--temperature", "-1"],
+        ["--cfg-scale", "inf"],
+        ["--lr", "0"],
+        ["--lr", "nan"],
+        ["--per-class", "0"],
+    ] {
+        let out = dir.path().join(bad.join(""));
+        let o = Command::new(env!("CARGO_BIN_EXE_demo"))
+            .args(["--smoke", "--out", out.to_str().unwrap()])
+            .args(bad)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {stderr}");
+        assert!(stderr.contains(bad[0]) || stderr.contains("dropout"), "{bad:?}: {stderr}");
+        assert!(!out.join("config.json").exists(), "{bad:?} wrote a config");
+    }
+}
+
+/// Tiny pre-tokenized codes (a `codes.parc` of 4×4 grids, 64 codes, 10 classes) for the
+/// `train_par_*` binaries.
+fn tiny_codes(dir: &std::path::Path) -> std::path::PathBuf {
+    use par_data::compact::{self, CompactHeader};
+    let out = dir.join("codes");
+    std::fs::create_dir_all(&out).unwrap();
+    let n = 32;
+    let header = CompactHeader {
+        version: compact::VERSION,
+        num_images: n,
+        views: 2,
+        grid: [4, 4],
+        codebook_size: 64,
+        code_dtype: CompactHeader::dtype_for(64).into(),
+        classes: (0..10).map(|c| c.to_string()).collect(),
+        meta: serde_json::json!({}),
+    };
+    let labels: Vec<u32> = (0..n as u32).map(|i| i % 10).collect();
+    let codes: Vec<u32> = (0..n * 2 * 16).map(|i| (i * 7 % 64) as u32).collect();
+    let file = out.join(par_data::COMPACT_FILE);
+    std::fs::write(&file, compact::encode(&file, &header, &labels, &codes).unwrap()).unwrap();
+    out
+}
+
+#[test]
+fn train_par_refuses_bad_flags_and_bad_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let codes = tiny_codes(dir.path());
+    let model = dir.path().join("tiny.json");
+    std::fs::write(
+        &model,
+        r#"{"vocab_size": 64, "num_classes": 10, "d_model": 32, "n_layers": 1, "n_heads": 2,
+            "multiple_of": 32, "grid_size": 4, "parallel": 4}"#,
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    let train = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_train_par_l"))
+            .args(["--codes", codes.to_str().unwrap(), "--out", out.to_str().unwrap()])
+            .args(["--model-config", model.to_str().unwrap(), "--batch-size", "8"])
+            .args(["--max-steps", "2", "--epochs", "1"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let stderr = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    for (flag, value) in [
+        ("--lr", "nan"),
+        ("--lr", "-1"),
+        ("--ema", "1.5"),
+        ("--batch-size", "0"),
+        ("--epochs", "0"),
+    ] {
+        let o = train(&[flag, value]);
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}: {}", stderr(&o));
+        assert!(stderr(&o).contains(flag), "{flag} {value}: {}", stderr(&o));
+        assert!(!out.exists(), "{flag} {value} created the run folder");
+    }
+    let o = train(&["--resume"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nothing to resume"), "{}", stderr(&o));
+    assert!(!out.exists());
+    let o = train(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = train(&["--resume", "--dtype", "bf16"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--dtype") && stderr(&o).contains("bf16"), "{}", stderr(&o));
+    let o = train(&["--resume"]);
+    assert!(o.status.success() && stderr(&o).contains("already finished"), "{}", stderr(&o));
+}
