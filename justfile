@@ -31,8 +31,7 @@ demo:
 bench:
     cargo run --release -p experiments --bin bench_order -- --backend flex --out runs/bench_order/flex
     cargo run --release -p experiments --bin bench_order -- --backend ndarray --out runs/bench_order/ndarray
-    cargo run --release -p experiments --bin bench_decode -- --backend flex --out runs/bench_decode/flex
-    cargo run --release -p experiments --bin bench_decode -- --backend ndarray --out runs/bench_decode/ndarray
+    cargo run --release -p experiments --bin bench_latency -- --out runs/bench_latency
 
 # Regenerate the transformer golden fixtures (needs Debian's python3-torch).
 golden:

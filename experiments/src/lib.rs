@@ -25,7 +25,8 @@ pub fn median(samples: &mut [f64]) -> f64 {
     if samples.len() % 2 == 1 { samples[mid] } else { 0.5 * (samples[mid - 1] + samples[mid]) }
 }
 
-pub mod plot;
+/// Loss curves and heat maps (shared with the `par` command).
+pub use par_app::plot;
 pub mod train_par;
 
 pub use par_train::progress::{bar as progress_bar, stop_flag};

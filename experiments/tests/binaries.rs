@@ -183,3 +183,47 @@ fn train_par_refuses_bad_flags_and_bad_resumes() {
     let o = train(&["--resume"]);
     assert!(o.status.success() && stderr(&o).contains("already finished"), "{}", stderr(&o));
 }
+
+#[test]
+fn bench_latency_smoke_reports_every_backend_and_degree() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lat");
+    let o = Command::new(env!("CARGO_BIN_EXE_bench_latency"))
+        .args(["--smoke", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(out.join("latency.json")).unwrap()).unwrap();
+    let backends: std::collections::BTreeSet<String> =
+        rows.iter().map(|r| r["backend"].as_str().unwrap().to_string()).collect();
+    assert!(backends.contains("flex") && backends.contains("host"), "{backends:?}");
+    for r in &rows {
+        for field in [
+            "backend",
+            "fusion",
+            "parallel",
+            "grid",
+            "batch",
+            "steps",
+            "seconds_per_image",
+            "ms_per_step",
+            "images_per_second",
+        ] {
+            assert!(!r[field].is_null(), "{field} missing in {r}");
+        }
+        // 16×16 grid: 256, 67 and 31 decode steps (n + (N − n)/n).
+        let expected = match r["parallel"].as_u64().unwrap() {
+            1 => 256,
+            4 => 67,
+            16 => 31,
+            n => panic!("unexpected parallel degree {n}"),
+        };
+        assert_eq!(r["steps"], expected, "{r}");
+        assert!(r["seconds_per_image"].as_f64().unwrap() > 0.0, "{r}");
+        let gpu = matches!(r["backend"].as_str(), Some("wgpu" | "cuda"));
+        assert_eq!(r["fusion"].as_bool().unwrap(), gpu, "fusion is on for the GPU backends: {r}");
+    }
+    assert_eq!(rows.len(), backends.len() * 3 * 2, "3 degrees × batches 1 and 4 per backend");
+    assert!(std::fs::read_to_string(out.join("latency.md")).unwrap().contains("| host |"));
+}

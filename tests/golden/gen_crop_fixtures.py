@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Fixtures for the ADM centre crop and ten-crop (PAR-SPEC.md §5.1), computed with Pillow.
+"""Fixtures for the ADM centre crop and ten-crop (docs/spec.md §5.1), computed with Pillow.
 
 Written from the spec's description of the reference pipeline (not copied from it):
   centre crop to `size`: while min side >= 2*size: resize(floor halves, BOX);

@@ -1,5 +1,5 @@
 //! Golden test: our PyTorch script (`tests/golden/gen_tokenizer_fixtures.py`, written from
-//! PAR-SPEC.md §6) saved a tiny VQ tokenizer under the upstream keys (wrapped in `model`, with a
+//! docs/spec.md §6) saved a tiny VQ tokenizer under the upstream keys (wrapped in `model`, with a
 //! pickled `args` and the `codebook_used` buffer) plus its encoder latents, indices and decoder
 //! outputs for fixed inputs. The import reproduces the outputs (≤ 1e-4) and the indices exactly,
 //! on every compiled backend.
@@ -52,7 +52,10 @@ fn floats4(shape: &[usize], values: Vec<f32>, device: &Device) -> Tensor<4> {
 fn max_diff(a: Tensor<4>, b: &[f32]) -> f32 {
     let a = a.into_data().try_into_vec_as::<f32>().unwrap();
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) })
 }
 
 #[test]

@@ -1,18 +1,18 @@
 //! Golden test: our PyTorch fixture script (`tests/golden/gen_transformer_fixtures.py`, written
-//! from PAR-SPEC.md) saved tiny PAR/LlamaGen GPTs under the upstream keys with their
+//! from docs/spec.md) saved tiny PAR/LlamaGen GPTs under the upstream keys with their
 //! teacher-forced and KV-cached step logits. The Rust import must reproduce them (≤ 1e-4), on
-//! every backend compiled in.
+//! every backend compiled in, and the CPU decode engine (`par-cpu`) its step logits.
 
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
+use par_cpu::CpuDecoder;
 use par_device::{Backend, DeviceArgs};
-use par_model::{
-    ParTransformer, ParTransformerConfig, Preset, StateDict, StepInput, TransformerInput,
-};
+use par_model::{ParTransformer, ParTransformerConfig, Preset, StateDict, TransformerInput};
 use par_order::Slot;
 use par_order::tensor::permute_codes;
+use par_sample::StepModel;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/transformer")
@@ -69,7 +69,10 @@ fn devices() -> Vec<(Backend, Device)> {
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) })
 }
 
 fn check(name: &str) {
@@ -95,38 +98,45 @@ fn check(name: &str) {
         let diff = max_abs_diff(&got, &expected);
         assert!(diff <= 1e-4, "{name} on {backend}: teacher-forced max |Δ| = {diff}");
 
-        // KV-cached decode feeding the same tokens, step by step.
+        // KV-cached decode feeding the same tokens, step by step: the Burn model on this
+        // device, or for `host` the CPU decode engine built from it.
         let par_values = par.into_data().try_into_vec_as::<i64>().unwrap();
-        let schedule = model.schedule();
-        let mut cache = model.new_cache();
-        let mut stepped = vec![Vec::new(); batch];
-        for step in schedule.steps() {
-            let fed: Vec<usize> = step
-                .slots
-                .clone()
-                .filter_map(|s| {
-                    if let Some(Slot::Token(k)) = schedule.slot(s) { Some(k) } else { None }
-                })
-                .collect();
-            let par_values = &par_values;
-            let values: Vec<i64> =
-                (0..batch).flat_map(|b| fed.iter().map(move |&k| par_values[b * n + k])).collect();
-            let input = StepInput {
-                step: step.clone(),
-                classes: class_tensor.clone(),
-                tokens: Tensor::from_data(TensorData::new(values, [batch, fed.len()]), &device),
-            };
-            let out = model.forward_step(input, &mut cache).unwrap();
-            let [_, len, vocab] = out.dims();
-            let host = out.into_data().try_into_vec_as::<f32>().unwrap();
-            for (b, row) in stepped.iter_mut().enumerate() {
-                row.extend_from_slice(&host[b * len * vocab..(b + 1) * len * vocab]);
-            }
-        }
-        let stepped: Vec<f32> = stepped.concat();
+        let stepped = if backend.decodes_on_host() {
+            stepped_logits(&CpuDecoder::new(&model), &classes, &par_values, batch)
+        } else {
+            stepped_logits(&model, &classes, &par_values, batch)
+        };
         let diff = max_abs_diff(&stepped, &expected_steps);
         assert!(diff <= 1e-4, "{name} on {backend}: per-step max |Δ| = {diff}");
     }
+    assert!(devices().iter().any(|(b, _)| b.decodes_on_host()), "the CPU engine is compiled in");
+}
+
+/// Feeds the given PAR tokens through every decode step of `model` and concatenates the step
+/// logits per sample: `[batch, N, vocab]`.
+fn stepped_logits<M: StepModel>(model: &M, classes: &[i64], par: &[i64], batch: usize) -> Vec<f32> {
+    let schedule = model.schedule();
+    let n = schedule.decode_seq_length();
+    let mut cache = model.new_cache();
+    let mut stepped = vec![Vec::new(); batch];
+    for step in schedule.steps() {
+        let fed: Vec<usize> = step
+            .slots
+            .clone()
+            .filter_map(
+                |s| if let Some(Slot::Token(k)) = schedule.slot(s) { Some(k) } else { None },
+            )
+            .collect();
+        let values: Vec<i64> =
+            (0..batch).flat_map(|b| fed.iter().map(move |&k| par[b * n + k])).collect();
+        let mut host = Vec::new();
+        model.step(&step, classes, &values, &mut cache, &mut host).unwrap();
+        let per = host.len() / batch;
+        for (b, row) in stepped.iter_mut().enumerate() {
+            row.extend_from_slice(&host[b * per..(b + 1) * per]);
+        }
+    }
+    stepped.concat()
 }
 
 #[test]

@@ -24,13 +24,43 @@ fn every_backend_samples_the_same_tokens_as_flex() {
         ..SampleConfig::default()
     };
     let classes = [1, 3, 10, 7];
-    let reference = generate(&load(&Device::flex()), &classes, &config, &Device::flex()).unwrap();
+    let reference = generate(&load(&Device::flex()), &classes, &config).unwrap();
     assert_eq!(reference.len(), 4);
     assert!(reference.iter().all(|codes| codes.len() == 16 && codes.iter().all(|&c| c < 64)));
     for backend in Backend::compiled() {
         let device = DeviceArgs { backend: Some(backend), ..Default::default() }.device().unwrap();
-        let tokens = generate(&load(&device), &classes, &config, &device).unwrap();
+        let tokens = par_app::sample_codes(backend, &load(&device), &classes, &config).unwrap();
         assert_eq!(tokens, reference, "{backend}");
+    }
+}
+
+#[test]
+fn greedy_decoding_gives_the_same_tokens_on_every_backend() {
+    // n = 1, 4 and 16 fixtures; greedy, with and without guidance.
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/transformer");
+    for (name, grid, n) in [("n1", 4, 1), ("n4", 4, 4), ("n16", 8, 16)] {
+        let config = Preset::GptTiny.config(grid, n);
+        for cfg_scale in [1.0, 2.0] {
+            let sample = SampleConfig { greedy: true, cfg_scale, ..SampleConfig::default() };
+            let mut seen: Option<Vec<Vec<u32>>> = None;
+            for backend in Backend::compiled() {
+                let device =
+                    DeviceArgs { backend: Some(backend), ..Default::default() }.device().unwrap();
+                let model = ParTransformer::load(
+                    &fixtures.join(format!("{name}.pt")),
+                    Some(&config),
+                    &device,
+                )
+                .unwrap();
+                let tokens = par_app::sample_codes(backend, &model, &[0, 4, 9], &sample).unwrap();
+                match &seen {
+                    None => seen = Some(tokens),
+                    Some(first) => {
+                        assert_eq!(&tokens, first, "{name} cfg {cfg_scale} on {backend}")
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -39,8 +69,8 @@ fn a_sample_does_not_depend_on_the_rest_of_the_batch() {
     let device = Device::flex();
     let model = load(&device);
     let config = SampleConfig { seed: 9, ..SampleConfig::default() };
-    let a = generate(&model, &[3, 7], &config, &device).unwrap();
-    let b = generate(&model, &[3, 5, 1], &config, &device).unwrap();
+    let a = generate(&model, &[3, 7], &config).unwrap();
+    let b = generate(&model, &[3, 5, 1], &config).unwrap();
     assert_eq!(a[0], b[0]);
 }
 
@@ -53,16 +83,16 @@ fn guidance_scale_one_is_conditional_sampling() {
     let doubled_off =
         SampleConfig { cfg_scale: 4.0, cfg_interval: Some(0), seed: 3, ..SampleConfig::default() };
     assert_eq!(
-        generate(&model, &[2, 5], &plain, &device).unwrap(),
-        generate(&model, &[2, 5], &doubled_off, &device).unwrap()
+        generate(&model, &[2, 5], &plain).unwrap(),
+        generate(&model, &[2, 5], &doubled_off).unwrap()
     );
     // Guidance on the first 5 steps only: the same as full guidance up to there, then the
     // null half is dropped; the result differs from both extremes.
     let partial =
         SampleConfig { cfg_scale: 4.0, cfg_interval: Some(5), seed: 3, ..SampleConfig::default() };
-    let partial_tokens = generate(&model, &[2, 5], &partial, &device).unwrap();
+    let partial_tokens = generate(&model, &[2, 5], &partial).unwrap();
     let guided = SampleConfig { cfg_scale: 4.0, seed: 3, ..SampleConfig::default() };
-    let full_tokens = generate(&model, &[2, 5], &guided, &device).unwrap();
+    let full_tokens = generate(&model, &[2, 5], &guided).unwrap();
     let order = model.schedule().order();
     // Steps 0–4 (prefill, 3 sequential, transition) generate PAR positions 0..8.
     for (p, f) in partial_tokens.iter().zip(&full_tokens) {
@@ -70,8 +100,8 @@ fn guidance_scale_one_is_conditional_sampling() {
     }
     assert_ne!(partial_tokens, full_tokens);
     assert_ne!(
-        generate(&model, &[2, 5], &plain, &device).unwrap(),
-        generate(&model, &[2, 5], &guided, &device).unwrap()
+        generate(&model, &[2, 5], &plain).unwrap(),
+        generate(&model, &[2, 5], &guided).unwrap()
     );
 }
 
@@ -85,7 +115,7 @@ fn greedy_decoding_is_the_argmax_chain() {
     let device = Device::flex();
     let model = load(&device);
     let config = SampleConfig { cfg_scale: 1.0, greedy: true, ..SampleConfig::default() };
-    let raster = generate(&model, &[4], &config, &device).unwrap().remove(0);
+    let raster = generate(&model, &[4], &config).unwrap().remove(0);
     let codes = Tensor::<2, Int>::from_data(
         TensorData::new(raster.iter().map(|&c| c as i64).collect::<Vec<_>>(), [1, 16]),
         &device,
@@ -113,11 +143,11 @@ fn bad_requests_are_errors() {
     let device = Device::flex();
     let model = load(&device);
     let config = SampleConfig::default();
-    assert!(matches!(generate(&model, &[], &config, &device), Err(SampleError::Empty)));
+    assert!(matches!(generate(&model, &[], &config), Err(SampleError::Empty)));
     assert!(matches!(
-        generate(&model, &[11], &config, &device),
+        generate(&model, &[11], &config),
         Err(SampleError::ClassOutOfRange { class: 11, num_classes: 10 })
     ));
     let bad = SampleConfig { top_p: 0.0, ..SampleConfig::default() };
-    assert!(matches!(generate(&model, &[1], &bad, &device), Err(SampleError::Config(_))));
+    assert!(matches!(generate(&model, &[1], &bad), Err(SampleError::Config(_))));
 }

@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 mod output;
+pub mod plot;
 
 use std::error::Error as StdError;
 use std::process::ExitCode;
@@ -81,6 +82,7 @@ fn is_invalid_input(cause: &(dyn StdError + 'static)) -> bool {
         || cause.is::<par_model::ConfigError>()
         || cause.is::<par_tokenizer::TokenizerConfigError>()
         || cause.is::<par_sample::SampleConfigError>()
+        || cause.is::<par_entropy::EntropyError>()
         || cause.downcast_ref::<par_sample::SampleError>().is_some_and(|e| e.is_invalid_input())
         || cause.downcast_ref::<par_train::TrainError>().is_some_and(|e| e.is_invalid_input())
         || cause
@@ -198,6 +200,26 @@ pub fn check_positive(flag: &str, value: usize) -> anyhow::Result<()> {
         invalid!("--{flag} must be at least 1, got 0");
     }
     Ok(())
+}
+
+/// Samples code grids (raster order) on `backend`: with the CPU decode engine (`par-cpu`) for
+/// `host`, with the Burn model on its own device otherwise. The draws are the same either way
+/// (they happen on the host), so only the speed differs.
+///
+/// # Errors
+///
+/// [`par_sample::SampleError`], as [`par_sample::generate`].
+pub fn sample_codes(
+    backend: par_device::Backend,
+    model: &par_model::ParTransformer,
+    classes: &[usize],
+    config: &par_sample::SampleConfig,
+) -> Result<Vec<Vec<u32>>, par_sample::SampleError> {
+    if backend.decodes_on_host() {
+        par_sample::generate(&par_cpu::CpuDecoder::new(model), classes, config)
+    } else {
+        par_sample::generate(model, classes, config)
+    }
 }
 
 #[cfg(test)]

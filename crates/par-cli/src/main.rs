@@ -41,6 +41,9 @@ enum Command {
     Tokenize(cmd::tokenize::TokenizeArgs),
     /// Convert a checkpoint (e.g. an official .pt) into our safetensors format with its config.
     Convert(cmd::convert::ConvertArgs),
+    /// Conditional entropy of visual tokens (Algorithm 1): Fig. 11 and Fig. 12 maps, queries, and
+    /// a Gaussian self-check.
+    Entropy(cmd::entropy::EntropyArgs),
 }
 
 #[derive(Subcommand)]
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
         Command::Decode(args) => cmd::decode::run(&args),
         Command::Tokenizer(TokenizerCommand::Train(args)) => cmd::tokenizer_train::run(&args),
         Command::Tokenize(args) => cmd::tokenize::run(&args),
+        Command::Entropy(args) => cmd::entropy::run(&args),
     };
     par_app::finish(result)
 }

@@ -304,3 +304,138 @@ fn tokenizer_train_runs_resumes_and_refuses_a_second_run() {
     ]);
     assert!(stderr(&o).contains("none.npy"), "{}", stderr(&o));
 }
+
+/// A compact store of `images` 4×4 code grids over a 16-entry codebook with spatial structure:
+/// code(r, c) = (base + r + 2c) mod 16, a random base per image, 10 % of the codes replaced by noise.
+fn structured_codes(dir: &Path, images: usize) -> PathBuf {
+    use par_data::compact::{self, CompactHeader};
+    let out = dir.join("codes");
+    std::fs::create_dir_all(&out).unwrap();
+    let header = CompactHeader {
+        version: compact::VERSION,
+        num_images: images,
+        views: 1,
+        grid: [4, 4],
+        codebook_size: 16,
+        code_dtype: CompactHeader::dtype_for(16).into(),
+        classes: vec!["a".into()],
+        meta: serde_json::json!({}),
+    };
+    let mut state = 12345u64;
+    let mut next = || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) as u32
+    };
+    let mut codes = Vec::with_capacity(images * 16);
+    for _ in 0..images {
+        let base = next() % 16;
+        for r in 0..4 {
+            for c in 0..4 {
+                codes.push(if next() % 10 == 0 { next() % 16 } else { (base + r + 2 * c) % 16 });
+            }
+        }
+    }
+    let file = out.join(par_data::COMPACT_FILE);
+    std::fs::write(&file, compact::encode(&file, &header, &vec![0; images], &codes).unwrap())
+        .unwrap();
+    out
+}
+
+#[test]
+fn entropy_maps_queries_and_self_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = VqTokenizerConfig::new()
+        .with_image_channels(1)
+        .with_base_channels(8)
+        .with_channel_mult(vec![1, 2])
+        .with_num_res_blocks(1)
+        .with_z_channels(8)
+        .with_codebook_size(16)
+        .with_codebook_dim(4)
+        .with_norm_groups(4);
+    let tok = dir.path().join("tok.safetensors");
+    config.init(&Device::flex()).unwrap().save(&tok).unwrap();
+    let codes = structured_codes(dir.path(), 2000);
+    let out = dir.path().join("entropy");
+    let o = par(&["entropy", "--codes", s(&codes), "--tokenizer", s(&tok), "--out", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("entropy.json")).unwrap()).unwrap();
+    let refs: Vec<u64> = report["reference_maps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["reference"].as_u64().unwrap())
+        .collect();
+    assert_eq!(refs, [0, 2, 10], "corner, edge, centre of a 4×4 grid");
+    let map0 = report["reference_maps"][0]["entropy"].as_array().unwrap();
+    assert!(map0[0].is_null(), "NaN (null) at the reference itself");
+    let marginal = report["marginal"].as_array().unwrap();
+    // Conditioning on the structured reference lowers every other position's entropy.
+    for i in 1..16 {
+        assert!(map0[i].as_f64().unwrap() < marginal[i].as_f64().unwrap() - 0.1, "position {i}");
+    }
+    for key in ["par", "raster_multi"] {
+        let inc = &report["increase"][key];
+        assert_eq!(inc["increase"].as_array().unwrap().len(), 16, "{key}");
+        assert!(inc["mean_increase"].as_f64().unwrap().is_finite(), "{key}");
+    }
+    for png in [
+        "reference_0_0.png",
+        "reference_0_2.png",
+        "reference_2_2.png",
+        "increase_par.png",
+        "increase_raster_multi.png",
+    ] {
+        assert!(image::open(out.join(png)).is_ok(), "{png}");
+    }
+    // One query, linear and MLP.
+    let o = par(&[
+        "entropy",
+        "--codes",
+        s(&codes),
+        "--tokenizer",
+        s(&tok),
+        "--target",
+        "5",
+        "--given",
+        "4,1",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let q: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(q["entropy"].as_f64().unwrap() < marginal[5].as_f64().unwrap());
+    // The self-check: within 1 % of the analytic entropy (d = 8, 10,000 samples).
+    let o = par(&[
+        "entropy",
+        "--synthetic-gaussian",
+        "--dim",
+        "8",
+        "--samples",
+        "10000",
+        "--seed",
+        "0",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let check: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (e, a) = (check["estimated"].as_f64().unwrap(), check["analytic"].as_f64().unwrap());
+    assert!((e - a).abs() < 0.01 * a.abs(), "{e} vs {a}");
+    // Bad requests: exit 2, naming the problem.
+    let bad = dir.path().join("bad");
+    for (args, needle) in [
+        (vec!["--estimator", "mlp"], "--target"),
+        (vec!["--target", "99"], "position 99"),
+        (vec!["--jitter", "nan"], "--jitter"),
+        (vec!["--references", "16"], "--references"),
+    ] {
+        let mut a = vec!["entropy", "--codes", s(&codes), "--tokenizer", s(&tok), "--out", s(&bad)];
+        a.extend(args.iter().copied());
+        let o = par(&a);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+        assert!(!bad.exists());
+    }
+}

@@ -70,7 +70,11 @@ fn score_reproduces_the_golden_logits() {
     let (shape, got) = read_f32(&out_path);
     let (expected_shape, expected) = read_f32(&fixtures().join("n4_logits.npy"));
     assert_eq!(shape, expected_shape);
-    let diff = got.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let diff = got
+        .iter()
+        .zip(&expected)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) });
     assert!(diff <= 1e-4, "max |Δ| = {diff}");
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -271,7 +275,11 @@ fn convert_then_score_without_model_flags() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let (_, got) = read_f32(&logits);
     let (_, expected) = read_f32(&fixtures().join("n4_logits.npy"));
-    let diff = got.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let diff = got
+        .iter()
+        .zip(&expected)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) });
     assert!(diff <= 1e-4, "max |Δ| = {diff}");
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -1,4 +1,4 @@
-//! The reference augmentation (PAR-SPEC.md §5.1): ADM centre crop, ten-crop, centre + flip.
+//! The reference augmentation (docs/spec.md §5.1): ADM centre crop, ten-crop, centre + flip.
 
 use crate::PixelImage;
 use crate::resample::{Filter, resize};
@@ -114,7 +114,7 @@ mod tests {
 
     #[test]
     fn ten_crop_geometry_of_the_paper_runs() {
-        // PAR-SPEC §5.1: 384 with crop range 1.1 → 422 source, offsets 0 / 19 / 38.
+        // docs/spec.md §5.1: 384 with crop range 1.1 → 422 source, offsets 0 / 19 / 38.
         assert_eq!(crop_size(384, 1.1), 422);
         assert_eq!(five_crop_offsets(422, 384), [(0, 0), (38, 0), (0, 38), (38, 38), (19, 19)]);
         let source = adm_center_crop(&gradient(500, 450), 422);

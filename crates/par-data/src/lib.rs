@@ -1,4 +1,4 @@
-//! Image datasets and pre-tokenized code stores (PAR-SPEC.md §5.1):
+//! Image datasets and pre-tokenized code stores (docs/spec.md §5.1):
 //!
 //! - inputs: an ImageFolder tree ([`ImageFolder`], class id = index of the sorted folder name, as
 //!   torchvision) or MNIST-style IDX files ([`IdxImages`], `.gz` or raw);

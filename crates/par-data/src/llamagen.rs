@@ -1,4 +1,4 @@
-//! The LlamaGen/PAR code layout (PAR-SPEC.md §5.1): `{dir}/{name}_codes/{idx}.npy`, int64
+//! The LlamaGen/PAR code layout (docs/spec.md §5.1): `{dir}/{name}_codes/{idx}.npy`, int64
 //! `(1, views, tokens)` in raster order, and `{dir}/{name}_labels/{idx}.npy`, int64 `(1,)`, for
 //! `idx = 0, 1, …`. Dumps made by the reference's `extract_codes_c2i.py` read as they are, and ours
 //! feed its `train_c2i.py` (name the folder with "flip" in it, e.g. `imagenet_code_c2i_flip_ten_crop`,

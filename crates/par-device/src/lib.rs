@@ -1,9 +1,12 @@
-//! Backend selection in one place: `--backend {flex,ndarray,wgpu,cuda}`, `--device-index` and
-//! `--dtype {f32,bf16,f16}` become a Burn [`Device`].
+//! Backend selection in one place: `--backend {flex,ndarray,host,wgpu,cuda}`, `--device-index` and
+//! `--dtype {f32,bf16,f16}` become a Burn [`Device`] (`host`, the CPU decode engine of
+//! `par-cpu`, runs everything but sampling's decode steps on flex).
 //!
 //! Burn 0.22 picks the backend at run time from a [`Device`] value; which constructors exist
 //! depends on the cargo features Burn was built with. This crate forwards one feature per backend
-//! (`flex`, `ndarray`, `wgpu`, `cuda`) and is the only place in the project that names a backend:
+//! (`flex`, `ndarray`, `host`, `wgpu`, `cuda`; `wgpu-bare` / `cuda-bare` build the GPU backends
+//! without Burn's kernel fusion and autotune) and is the only place in the project that names a
+//! backend:
 //! library crates take `&Device`, binaries flatten [`DeviceArgs`] into their clap arguments and call
 //! [`DeviceArgs::device`].
 //!
@@ -24,6 +27,10 @@ pub enum Backend {
     Flex,
     /// The ndarray CPU backend (deprecated upstream, kept for users who name it).
     Ndarray,
+    /// The project's CPU decode engine (`par-cpu`): sampling's decode steps on host memory with
+    /// the gemm crate's kernels; everything else (training, scoring, the tokenizer) runs on flex.
+    /// The default for sampling when compiled in.
+    Host,
     /// WebGPU through wgpu: Vulkan, Metal, DX12 (lavapipe in CI).
     Wgpu,
     /// NVIDIA CUDA through CubeCL.
@@ -32,13 +39,15 @@ pub enum Backend {
 
 impl Backend {
     /// Every backend, compiled in or not.
-    pub const ALL: [Backend; 4] = [Backend::Flex, Backend::Ndarray, Backend::Wgpu, Backend::Cuda];
+    pub const ALL: [Backend; 5] =
+        [Backend::Flex, Backend::Ndarray, Backend::Host, Backend::Wgpu, Backend::Cuda];
 
     /// The command-line name.
     pub fn name(self) -> &'static str {
         match self {
             Backend::Flex => "flex",
             Backend::Ndarray => "ndarray",
+            Backend::Host => "host",
             Backend::Wgpu => "wgpu",
             Backend::Cuda => "cuda",
         }
@@ -49,9 +58,16 @@ impl Backend {
         match self {
             Backend::Flex => cfg!(feature = "flex"),
             Backend::Ndarray => cfg!(feature = "ndarray"),
-            Backend::Wgpu => cfg!(feature = "wgpu"),
-            Backend::Cuda => cfg!(feature = "cuda"),
+            Backend::Host => cfg!(feature = "host"),
+            Backend::Wgpu => cfg!(feature = "wgpu-bare"),
+            Backend::Cuda => cfg!(feature = "cuda-bare"),
         }
+    }
+
+    /// Whether the backend runs with Burn's kernel fusion and autotune (the GPU backends in a
+    /// default build; `wgpu-bare` / `cuda-bare` builds turn both off for the ablation).
+    pub fn fusion(self) -> bool {
+        matches!(self, Backend::Wgpu | Backend::Cuda) && cfg!(feature = "fusion")
     }
 
     /// The backends compiled into this binary, in [`Backend::ALL`] order.
@@ -62,6 +78,11 @@ impl Backend {
     /// The backend used when none is asked for: the first compiled one (flex in a default build).
     pub fn default_compiled() -> Option<Backend> {
         Self::compiled().into_iter().next()
+    }
+
+    /// Whether sampling on this backend uses the CPU decode engine instead of the Burn model.
+    pub fn decodes_on_host(self) -> bool {
+        self == Backend::Host
     }
 }
 
@@ -130,7 +151,7 @@ pub enum DeviceError {
     },
     /// The binary was built with no backend feature at all.
     #[error(
-        "no backend is compiled into this binary; build it with one of the features flex, ndarray, wgpu, cuda"
+        "no backend is compiled into this binary; build it with one of the features flex, ndarray, host, wgpu, cuda"
     )]
     NoBackend,
     /// A CPU backend has one device.
@@ -166,7 +187,8 @@ fn list(backends: &[Backend]) -> String {
     Debug, Clone, Default, PartialEq, Eq, clap::Args, serde::Serialize, serde::Deserialize,
 )]
 pub struct DeviceArgs {
-    /// Backend to run on [default: the first compiled in, flex in a default build].
+    /// Backend to run on [default: flex; for sampling, host (the CPU decode engine) when compiled
+    /// in]. `host` runs everything but sampling's decode steps on flex.
     #[arg(long, value_enum)]
     pub backend: Option<Backend>,
     /// Device index: the GPU ordinal for cuda, the discrete-GPU ordinal for wgpu (omitted: wgpu's
@@ -188,6 +210,25 @@ impl DeviceArgs {
         self.backend.or_else(Backend::default_compiled).ok_or(DeviceError::NoBackend)
     }
 
+    /// The backend sampling runs on: the one asked for, else the CPU decode engine (`host`)
+    /// when it is compiled in, else [`DeviceArgs::backend`].
+    ///
+    /// # Errors
+    ///
+    /// [`DeviceError::NoBackend`] if nothing was asked for and nothing is compiled in.
+    pub fn sampling_backend(&self) -> Result<Backend, DeviceError> {
+        match self.backend {
+            Some(b) => Ok(b),
+            None if Backend::Host.is_compiled() => Ok(Backend::Host),
+            None => self.backend(),
+        }
+    }
+
+    /// These arguments with the backend fixed (e.g. to [`DeviceArgs::sampling_backend`]).
+    pub fn with_backend(&self, backend: Backend) -> Self {
+        Self { backend: Some(backend), ..self.clone() }
+    }
+
     /// Builds and configures the device. Call it once, before creating any tensor: the float
     /// precision locks on a device's first tensor.
     ///
@@ -207,6 +248,7 @@ impl DeviceArgs {
     }
 }
 
+#[cfg(any(feature = "flex", feature = "ndarray", feature = "host"))]
 fn cpu_only_index(backend: Backend, index: Option<usize>) -> Result<(), DeviceError> {
     match index {
         None | Some(0) => Ok(()),
@@ -225,12 +267,15 @@ fn make_device(backend: Backend, index: Option<usize>) -> Result<Device, DeviceE
         #[allow(deprecated)]
         // deprecated upstream in favour of flex; our users still name it
         Backend::Ndarray => cpu_only_index(backend, index).map(|()| Device::ndarray()),
-        #[cfg(feature = "wgpu")]
+        // The engine's own work is on the host; the rest runs on flex.
+        #[cfg(feature = "host")]
+        Backend::Host => cpu_only_index(backend, index).map(|()| Device::flex()),
+        #[cfg(feature = "wgpu-bare")]
         Backend::Wgpu => Ok(Device::wgpu(match index {
             None => burn::tensor::DeviceKind::DefaultDevice,
             Some(i) => burn::tensor::DeviceKind::DiscreteGpu(i),
         })),
-        #[cfg(feature = "cuda")]
+        #[cfg(feature = "cuda-bare")]
         Backend::Cuda => Ok(Device::cuda(index.unwrap_or(0))),
         #[allow(unreachable_patterns)] // every backend compiled in
         _ => Err(not_compiled()),

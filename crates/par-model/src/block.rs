@@ -1,5 +1,5 @@
 //! The decoder block: RMSNorm → attention (fused `wqkv`, 2D RoPE) → RMSNorm → SwiGLU, with
-//! residual/FFN/attention dropout and drop-path (PAR-SPEC.md §4.1–4.2).
+//! residual/FFN/attention dropout and drop-path (docs/spec.md §4.1–4.2).
 
 use burn::module::Param;
 use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};

@@ -2,7 +2,8 @@
 
 use burn::prelude::*;
 
-/// Keys and values of one layer for the slots decoded so far, preallocated for the whole decode.
+/// Keys and values of one layer for the slots decoded so far, preallocated for the whole decode
+/// (filled with NaN until written).
 #[derive(Debug, Clone)]
 pub struct KvCache {
     capacity: usize,
@@ -55,8 +56,12 @@ impl KvCache {
         let shape = [batch_size, n_heads, self.capacity, head_dim];
         let range = [0..batch_size, 0..n_heads, self.len..end, 0..head_dim];
         let write = |cache: &mut Option<Tensor<4>>, new: Tensor<4>| {
-            let full =
-                cache.take().unwrap_or_else(|| Tensor::zeros(shape, (&new.device(), new.dtype())));
+            // Allocated as NaN: only the filled prefix is ever attended to, and a read past it
+            // would make the logits non-finite (which the sampler refuses) instead of silently
+            // attending to zeros.
+            let full = cache
+                .take()
+                .unwrap_or_else(|| Tensor::full(shape, f32::NAN, (&new.device(), new.dtype())));
             let full = full.slice_assign(range.clone(), new);
             *cache = Some(full.clone());
             full.slice([0..batch_size, 0..n_heads, 0..end, 0..head_dim])

@@ -70,7 +70,7 @@ pub const MAX_TABLE_ROWS: usize = 1 << 20;
 /// resolution (32 at 512 px); larger values are typos, not experiments.
 pub const MAX_GRID_SIZE: usize = 256;
 
-/// Hyper-parameters of the PAR / LlamaGen class-conditional decoder (PAR-SPEC.md §4.1–4.3).
+/// Hyper-parameters of the PAR / LlamaGen class-conditional decoder (docs/spec.md §4.1–4.3).
 ///
 /// Defaults are LlamaGen's `ModelArgs` (GPT-B width) with the 256 px grid (16×16) and PAR-4×;
 /// `parallel = 1` is LlamaGen's raster model (no transition tokens). Nothing stored in a checkpoint
@@ -133,7 +133,7 @@ pub struct ParTransformerConfig {
     pub drop_path_rate: f64,
 }
 
-/// Named model sizes (LlamaGen's `GPT_*`, PAR-SPEC.md §4.1) plus small ones for CPU work.
+/// Named model sizes (LlamaGen's `GPT_*`, docs/spec.md §4.1) plus small ones for CPU work.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize,
 )]
@@ -314,7 +314,7 @@ mod tests {
 
     #[test]
     fn parameter_counts_match_the_reference() {
-        // PAR-SPEC.md §4.1 table (n = 4) and the figures.
+        // docs/spec.md §4.1 table (n = 4) and the figures.
         let n4 = |p: Preset| p.config(16, 4).num_parameters();
         assert_eq!(n4(Preset::GptB), 110_890_752);
         assert_eq!(n4(Preset::GptL), 342_914_048);

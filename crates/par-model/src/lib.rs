@@ -1,6 +1,6 @@
 //! The PAR / LlamaGen class-conditional decoder on Burn: RMSNorm, fused-`wqkv` attention with
 //! LlamaGen's 2D RoPE, SwiGLU, a class token with a null class for classifier-free guidance, and
-//! PAR's `n − 1` transition tokens under the group attention mask (PAR-SPEC.md §2–§4;
+//! PAR's `n − 1` transition tokens under the group attention mask (docs/spec.md §2–§4;
 //! Wang et al., arXiv 2412.15119). `n = 1` is LlamaGen's model.
 //!
 //! Two forward paths and no hidden state: [`ParTransformer::forward`] (teacher forcing, logits for

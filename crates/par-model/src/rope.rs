@@ -4,7 +4,7 @@ use burn::prelude::*;
 use burn::tensor::{DType, TensorData};
 use par_order::ParSchedule;
 
-/// The 2D RoPE table of a [`ParSchedule`] (PAR-SPEC.md §2.3), kept on the host and uploaded per
+/// The 2D RoPE table of a [`ParSchedule`] (docs/spec.md §2.3), kept on the host and uploaded per
 /// forward for the slots that forward needs.
 ///
 /// A head of `head_dim` channels is rotated as `head_dim/2` pairs of **adjacent** channels

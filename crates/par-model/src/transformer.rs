@@ -29,6 +29,16 @@ pub enum ForwardError {
     /// Class ids and tokens disagree on the batch size, or a step changes it.
     #[error("batch size mismatch: {0} vs {1}")]
     BatchSize(usize, usize),
+    /// A class or code id outside the model's embedding tables.
+    #[error("{what} id {id} is outside the model's {size} entries")]
+    IdOutOfRange {
+        /// `class` or `code`.
+        what: &'static str,
+        /// The id.
+        id: i64,
+        /// Rows of the table.
+        size: usize,
+    },
     /// A step that does not start where the cache ends.
     #[error("decode step starts at slot {step_start} but the cache holds {cache_len} slots")]
     CacheMismatch {
@@ -53,7 +63,7 @@ pub struct TransitionEmbedding {
     pub special_embeddings: Embedding,
 }
 
-/// The PAR decoder (PAR-SPEC.md §2, §4). Field names are the upstream state-dict keys.
+/// The PAR decoder (docs/spec.md §2, §4). Field names are the upstream state-dict keys.
 #[derive(Module, Debug)]
 pub struct ParTransformer {
     /// Class embedding, `C + 1` rows.

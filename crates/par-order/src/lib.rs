@@ -14,7 +14,7 @@
 //! - [`tensor`]: the Burn adapters (permute code batches on a device; the mask in Burn's polarity).
 //!
 //! The 4×4 worked example, the mapping of upstream names and the mask polarity are in
-//! `docs/ordering.md`; the exact definitions in `PAR-SPEC.md` §1, §2 and §8.
+//! `docs/ordering.md`; the exact definitions in `docs/spec.md` §1, §2 and §8.
 //!
 //! ```
 //! use par_order::{ParSchedule, RegionGrid};
@@ -37,4 +37,4 @@ pub use error::OrderError;
 pub use grid::{CellPosition, MAX_SLOTS, RegionGrid};
 pub use mask::AttendMask;
 pub use order::TokenOrder;
-pub use schedule::{ParSchedule, Slot, Step, StepKind};
+pub use schedule::{Arrangement, ParSchedule, Slot, Step, StepKind};

@@ -63,6 +63,23 @@ impl Step {
     }
 }
 
+/// Which tokens a decode step generates together, for analyses and ablations (the paper's
+/// Table 4(d) and Fig. 12). Both keep PAR's schedule (the first `n` tokens one by one, then groups
+/// of `n`); they differ in which grid cells form a group.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Arrangement {
+    /// PAR: the first token of every region, then the same in-region position of all regions
+    /// (tokens far apart).
+    #[default]
+    Regions,
+    /// Raster order: the first `n` raster tokens one by one, then runs of `n` adjacent raster
+    /// tokens ("raster, multi" in the paper's Table 4(d)).
+    Raster,
+}
+
 /// Sequence layout, decode schedule, attention mask and RoPE positions of one [`RegionGrid`].
 ///
 /// Built once per grid; everything else in the project asks it (the transformer for its mask and
@@ -169,6 +186,19 @@ impl ParSchedule {
             steps.push(Step { kind: StepKind::Parallel, slots: start..start + n });
         }
         steps
+    }
+
+    /// The raster indices each decode step generates, in step order, when the tokens are
+    /// arranged by `arrangement` ([`Arrangement::Regions`] is this schedule's own PAR order).
+    pub fn generation_groups(&self, arrangement: Arrangement) -> Vec<Vec<usize>> {
+        let order = self.order.par_to_raster();
+        self.steps()
+            .into_iter()
+            .map(|step| match arrangement {
+                Arrangement::Regions => step.targets().map(|p| order[p]).collect(),
+                Arrangement::Raster => step.targets().collect(),
+            })
+            .collect()
     }
 
     /// Index (from 0) of the decode step that generates PAR position `k`.

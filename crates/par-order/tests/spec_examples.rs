@@ -1,6 +1,6 @@
-//! The worked examples of PAR-SPEC.md §1.2, §1.3 and §2.2, value by value.
+//! The worked examples of docs/spec.md §1.2, §1.3 and §2.2, value by value.
 
-use par_order::{OrderError, ParSchedule, RegionGrid, Slot, StepKind, TokenOrder};
+use par_order::{Arrangement, OrderError, ParSchedule, RegionGrid, Slot, StepKind, TokenOrder};
 
 fn order(grid_size: usize, parallel: usize) -> TokenOrder {
     TokenOrder::new(RegionGrid::image(grid_size, parallel).unwrap())
@@ -127,7 +127,7 @@ fn four_by_four_layout_matches_spec_header() {
 
 #[test]
 fn four_by_four_attention_matrix_of_spec() {
-    // PAR-SPEC.md §2.2, rows C, t0 … t15 (rows t13–t15 identical to t12), 1 = may attend.
+    // docs/spec.md §2.2, rows C, t0 … t15 (rows t13–t15 identical to t12), 1 = may attend.
     let rows = [
         "10000000000000000000", // C
         "11000000000000000000", // t0
@@ -258,5 +258,36 @@ fn errors_read_as_one_line() {
     assert_eq!(
         RegionGrid::image(10, 16).unwrap_err().to_string(),
         "4×4 regions (parallel degree 16) do not tile a 10×10 grid: 4 does not divide 10"
+    );
+}
+
+#[test]
+fn generation_groups_of_the_four_by_four_example() {
+    // docs/ordering.md: PAR order 0 2 8 10 | 1 3 9 11 | 4 6 12 14 | 5 7 13 15, steps of 1,1,1,1,4,4,4.
+    let schedule = ParSchedule::new(RegionGrid::image(4, 4).unwrap());
+    assert_eq!(
+        schedule.generation_groups(Arrangement::Regions),
+        vec![
+            vec![0],
+            vec![2],
+            vec![8],
+            vec![10],
+            vec![1, 3, 9, 11],
+            vec![4, 6, 12, 14],
+            vec![5, 7, 13, 15]
+        ]
+    );
+    // Raster, multi: the same schedule over raster cells, groups of 4 adjacent tokens.
+    assert_eq!(
+        schedule.generation_groups(Arrangement::Raster),
+        vec![
+            vec![0],
+            vec![1],
+            vec![2],
+            vec![3],
+            vec![4, 5, 6, 7],
+            vec![8, 9, 10, 11],
+            vec![12, 13, 14, 15]
+        ]
     );
 }

@@ -1,6 +1,6 @@
 //! [`SampleConfig`].
 
-/// How to turn logits into tokens (PAR-SPEC.md §3.3–3.4).
+/// How to turn logits into tokens (docs/spec.md §3.3–3.4).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SampleConfig {
     /// Classifier-free guidance scale `s` in `u + s·(c − u)`; `s ≤ 1` turns guidance off (no batch

@@ -1,11 +1,9 @@
 //! [`generate`]: the KV-cached PAR decode loop.
 
-use burn::prelude::*;
-use burn::tensor::TensorData;
-use par_model::{ForwardError, ParTransformer, StepInput};
+use par_model::ForwardError;
 use par_order::Slot;
 
-use crate::{SampleConfig, SampleConfigError, Sampler, guided_logits};
+use crate::{SampleConfig, SampleConfigError, Sampler, StepModel, guided_logits};
 
 /// Why sampling failed.
 #[derive(Debug, thiserror::Error)]
@@ -62,13 +60,10 @@ impl SampleError {
     }
 }
 
-fn int_tensor(values: Vec<i64>, shape: [usize; 2], device: &Device) -> Tensor<2, Int> {
-    Tensor::from_data(TensorData::new(values, shape), device)
-}
-
 /// Generates one code grid per class id (spec §3): prefill → `n − 1` sequential steps →
 /// transition step → parallel steps, with classifier-free guidance (batch doubled with the null
-/// class when `cfg_scale > 1`), temperature, top-k/top-p and seeded draws.
+/// class when `cfg_scale > 1`), temperature, top-k/top-p and seeded draws. `model` is the Burn
+/// transformer on its device, or any other [`StepModel`] (the CPU engine of `par-cpu`).
 ///
 /// Returns the codes in **raster order**, one `Vec` of `N` code ids per class id. Random draws
 /// happen on the host, sample `b` drawing from stream `b` of the seeded generator, so the same
@@ -77,12 +72,12 @@ fn int_tensor(values: Vec<i64>, shape: [usize; 2], device: &Device) -> Tensor<2,
 ///
 /// # Errors
 ///
-/// [`SampleError`] for empty or out-of-range class ids, invalid settings, or a device read failure.
-pub fn generate(
-    model: &ParTransformer,
+/// [`SampleError`] for empty or out-of-range class ids, invalid settings, a device read failure,
+/// or non-finite logits (naming the decode step).
+pub fn generate<M: StepModel>(
+    model: &M,
     classes: &[usize],
     config: &SampleConfig,
-    device: &Device,
 ) -> Result<Vec<Vec<u32>>, SampleError> {
     config.validate()?;
     if classes.is_empty() {
@@ -102,7 +97,6 @@ pub fn generate(
     if guided {
         class_ids.extend(std::iter::repeat_n(num_classes as i64, batch_size));
     }
-    let mut class_tensor = Tensor::<1, Int>::from_data(TensorData::new(class_ids, [rows]), device);
 
     let mut par_tokens = vec![vec![0u32; n_tokens]; batch_size];
     let mut samplers: Vec<Sampler> =
@@ -110,13 +104,14 @@ pub fn generate(
     let mut cache = model.new_cache();
     let steps = schedule.steps();
     let num_steps = steps.len();
+    let (mut row, mut logits) = (Vec::new(), Vec::new());
     for (index, step) in steps.into_iter().enumerate() {
         let guide = config.guided_at(index);
         if rows > batch_size && !guide {
             // Guidance is over for good: drop the null half from the batch and the KV cache.
             rows = batch_size;
-            class_tensor = class_tensor.narrow(0, 0, batch_size);
-            cache.truncate_batch(batch_size);
+            class_ids.truncate(batch_size);
+            model.truncate_batch(&mut cache, batch_size);
         }
         let fed: Vec<usize> = step
             .slots
@@ -126,28 +121,23 @@ pub fn generate(
                 _ => None,
             })
             .collect();
-        let mut values = Vec::with_capacity(rows * fed.len());
+        let mut tokens = Vec::with_capacity(rows * fed.len());
         for r in 0..rows {
-            values.extend(fed.iter().map(|&k| par_tokens[r % batch_size][k] as i64));
+            tokens.extend(fed.iter().map(|&k| par_tokens[r % batch_size][k] as i64));
         }
-        let tokens = int_tensor(values, [rows, fed.len()], device);
-        let input = StepInput { step: step.clone(), classes: class_tensor.clone(), tokens };
-        let logits = model.forward_step(input, &mut cache)?; // [rows, len, vocab]
-        let [_, len, vocab] = logits.dims();
-        let host = logits
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .map_err(|e| SampleError::Readback(format!("{e:?}")))?;
+        model.step(&step, &class_ids, &tokens, &mut cache, &mut logits)?; // [rows, len, vocab]
+        let len = step.slots.len();
+        let vocab = model.config().vocab_size;
         for (b, sample_tokens) in par_tokens.iter_mut().enumerate() {
             for j in 0..len {
-                let at = |r: usize| &host[(r * len + j) * vocab..(r * len + j + 1) * vocab];
+                let at = |r: usize| &logits[(r * len + j) * vocab..(r * len + j + 1) * vocab];
                 // Guidance mixes the null row in: a non-finite logit there is refused as well.
-                let mut row = if guide {
-                    guided_logits(at(b), at(b + batch_size), config.cfg_scale)
+                row.clear();
+                if guide {
+                    row.extend(guided_logits(at(b), at(b + batch_size), config.cfg_scale));
                 } else {
-                    at(b).to_vec()
-                };
+                    row.extend_from_slice(at(b));
+                }
                 let token =
                     samplers[b].sample(&mut row).map_err(|e| SampleError::NonFiniteLogits {
                         step: index + 1,

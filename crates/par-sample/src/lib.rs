@@ -1,4 +1,4 @@
-//! Sampling from a [`par_model::ParTransformer`] (PAR-SPEC.md §3): classifier-free guidance
+//! Sampling from a [`par_model::ParTransformer`] (docs/spec.md §3): classifier-free guidance
 //! ([`guided_logits`]), temperature, top-k / top-p filtering with the reference's semantics
 //! ([`filter_top_k_top_p`]), seeded categorical draws, and the KV-cached decode loop
 //! ([`generate`]): prefill → `n − 1` sequential steps → transition step → parallel steps, returning
@@ -8,7 +8,9 @@
 mod config;
 mod generate;
 mod logits;
+mod step_model;
 
 pub use config::{SampleConfig, SampleConfigError};
 pub use generate::{SampleError, generate};
 pub use logits::{NonFiniteLogit, Sampler, filter_top_k_top_p, guided_logits};
+pub use step_model::StepModel;

@@ -1,4 +1,4 @@
-//! Encoder and decoder building blocks (PAR-SPEC.md §6.1; upstream `vq_model.py`).
+//! Encoder and decoder building blocks (docs/spec.md §6.1; upstream `vq_model.py`).
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, PaddingConfig2d};

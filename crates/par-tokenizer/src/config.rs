@@ -46,7 +46,7 @@ impl TokenizerConfigError {
     }
 }
 
-/// Hyper-parameters of LlamaGen's VQ tokenizer (PAR-SPEC.md §6.1). Defaults are `vq_ds16_c2i`.
+/// Hyper-parameters of LlamaGen's VQ tokenizer (docs/spec.md §6.1). Defaults are `vq_ds16_c2i`.
 #[derive(Config, Debug, PartialEq)]
 pub struct VqTokenizerConfig {
     /// Image channels (3 for RGB, 1 for grayscale).

@@ -1,4 +1,4 @@
-//! Import of LlamaGen VQ checkpoints (`vq_ds16_c2i.pt` layout, PAR-SPEC.md §6.3): every key and
+//! Import of LlamaGen VQ checkpoints (`vq_ds16_c2i.pt` layout, docs/spec.md §6.3): every key and
 //! shape checked, the error names the key; the `quantize.codebook_used` statistics buffer is
 //! ignored. Conv weights keep PyTorch's `[out, in, kh, kw]` layout; GroupNorm `weight`/`bias`
 //! become Burn's `gamma`/`beta`.

@@ -1,4 +1,4 @@
-//! LlamaGen's VQ image tokenizer (`vq_ds16_c2i`, PAR-SPEC.md §6.1) on Burn: a convolutional
+//! LlamaGen's VQ image tokenizer (`vq_ds16_c2i`, docs/spec.md §6.1) on Burn: a convolutional
 //! encoder with ResNet and attention blocks, an l2-normalised codebook quantizer, and the mirror
 //! decoder. `encode(images) → codes [B, h, w]`, `decode(codes) → images` in `[−1, 1]`.
 //!

@@ -3,7 +3,7 @@
 use burn::nn::{Embedding, EmbeddingConfig, Initializer};
 use burn::prelude::*;
 
-/// The quantizer's losses (PAR-SPEC.md §6.2).
+/// The quantizer's losses (docs/spec.md §6.2).
 #[derive(Debug, Clone)]
 pub struct VqLosses {
     /// `mean((z_q − sg z)²)`: moves the codebook towards the encoder outputs.

@@ -1,4 +1,4 @@
-//! Global gradient-norm clipping, as PyTorch's `clip_grad_norm_` (PAR-SPEC.md §5.3: 1.0). Burn's
+//! Global gradient-norm clipping, as PyTorch's `clip_grad_norm_` (docs/spec.md §5.3: 1.0). Burn's
 //! own `GradientClipping::Norm` clips each parameter tensor separately, which is not what the
 //! paper or LlamaGen do.
 

@@ -1,4 +1,4 @@
-//! Pre-tokenization (`par tokenize`, PAR-SPEC.md §5.1): images → views (ten-crop or centre +
+//! Pre-tokenization (`par tokenize`, docs/spec.md §5.1): images → views (ten-crop or centre +
 //! flip) → VQ codes, written as a compact store and/or the LlamaGen layout.
 //!
 //! The job runs in chunks of `chunk_size` images. A finished chunk is a compact file in

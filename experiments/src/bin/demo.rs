@@ -24,7 +24,7 @@ use par_app::{InputResult, OutputDir};
 use par_data::{CodeStore, IdxImages, IdxSplit, ImageSet, PixelImage};
 use par_device::DeviceArgs;
 use par_model::Preset;
-use par_sample::{SampleConfig, generate};
+use par_sample::SampleConfig;
 use par_tokenizer::{TokenizerPreset, VqTokenizer};
 use par_train::classifier::{Classifier, train_classifier};
 use par_train::module_state::{restore, snapshot};
@@ -469,7 +469,8 @@ fn run(args: Args) -> anyhow::Result<()> {
     let per_class = config.per_class;
     let classes: Vec<usize> = (0..10).flat_map(|c| std::iter::repeat_n(c, per_class)).collect();
     let t0 = std::time::Instant::now();
-    let grids = generate(&par_model, &classes, &sample, &device)?;
+    let grids =
+        par_app::sample_codes(args.device.sampling_backend()?, &par_model, &classes, &sample)?;
     let sample_seconds = t0.elapsed().as_secs_f64();
     let tiles = decode_tiles(&tok, grids.iter().flatten().map(|&c| c as i64).collect(), &device)?;
     write_atomic(&out.join("samples.png"), &PixelImage::grid(&tiles, per_class, 2, 255).to_png()?)?;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use par_app::OutputFile;
 use par_device::DeviceArgs;
-use par_sample::{SampleConfig, generate};
+use par_sample::SampleConfig;
 
 use super::model::ModelArgs;
 use crate::npy;
@@ -63,9 +63,10 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
         .validate()
         .map_err(|e| par_app::name_flag(e.into(), &par_app::long_flags::<GenerateArgs>()))?;
     let out = OutputFile::check(&args.out, "--out")?;
-    let device = args.device.device()?;
+    let backend = args.device.sampling_backend()?;
+    let device = args.device.with_backend(backend).device()?;
     let model = args.model.load(&args.checkpoint, &device)?;
-    let codes = generate(&model, &args.classes, &config, &device)?;
+    let codes = par_app::sample_codes(backend, &model, &args.classes, &config)?;
     let n = model.schedule().decode_seq_length();
     let flat: Vec<i64> = codes.iter().flatten().map(|&c| c as i64).collect();
     npy::write_i64(&out, &[codes.len(), n], &flat)?;

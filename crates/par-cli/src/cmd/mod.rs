@@ -4,6 +4,7 @@
 pub mod convert;
 pub mod decode;
 pub mod devices;
+pub mod entropy;
 pub mod generate;
 pub mod model;
 pub mod model_info;

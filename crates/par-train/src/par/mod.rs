@@ -1,4 +1,4 @@
-//! PAR training (PAR-SPEC.md §5): code datasets, the Table 5 schedule and optimizer, the
+//! PAR training (docs/spec.md §5): code datasets, the Table 5 schedule and optimizer, the
 //! training loop.
 
 mod data;

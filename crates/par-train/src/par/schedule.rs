@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// `lr(s)` for update `s = 0, 1, …`: `base · (s + 1) / W` during the `W` warm-up steps, then
-/// `base · ½ (1 + cos(π (s − W) / (T − W)))` until `T`, and 0 from `T` on. PAR-SPEC.md §5.3
+/// `base · ½ (1 + cos(π (s − W) / (T − W)))` until `T`, and 0 from `T` on. docs/spec.md §5.3
 /// (paper: 15 warm-up epochs of 300, cosine to 0; the public code's constant rate is a known
 /// deviation we do not follow).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

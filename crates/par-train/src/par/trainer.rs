@@ -1,4 +1,4 @@
-//! The PAR training loop on the paper's Table 5 settings (PAR-SPEC.md §5.3): AdamW β = (0.9,
+//! The PAR training loop on the paper's Table 5 settings (docs/spec.md §5.3): AdamW β = (0.9,
 //! 0.95), ε = 1e-8, weight decay on ≥ 2-dimensional parameters only, linear warm-up then cosine
 //! decay to 0, global gradient-norm clipping, optional EMA, f32 or bf16-with-f32-masters,
 //! data-parallel over several devices, step-exact checkpoints and resume.

@@ -1,5 +1,5 @@
 //! The PatchGAN discriminator of the tokenizer's adversarial loss (pix2pix `NLayerDiscriminator`,
-//! PAR-SPEC.md §6.2) and the hinge losses.
+//! docs/spec.md §6.2) and the hinge losses.
 
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};

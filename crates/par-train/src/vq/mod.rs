@@ -1,4 +1,4 @@
-//! Training of the VQ tokenizer (`par tokenizer train`, PAR-SPEC.md §6.2).
+//! Training of the VQ tokenizer (`par tokenizer train`, docs/spec.md §6.2).
 
 mod discriminator;
 mod trainer;

@@ -1,0 +1,422 @@
+//! KV-cached PAR decoding on the CPU (`--backend host`): the decode step of
+//! [`par_model::ParTransformer`] on host memory, for sampling (docs/spec.md §3.2, §4.1).
+//!
+//! A decode step runs a few rows through the model (2 at 1× with classifier-free guidance, 32 in
+//! a 16× parallel step). At so few rows a step is bound by reading the weights (1×) or by the
+//! matmul kernels (16×), not by the arithmetic of one op; Burn's CPU backends spend most of a
+//! step on per-op overhead and on packing the weights for every matmul. [`CpuDecoder`] keeps the
+//! weights in the layout the gemm crate streams best (`[d_input, d_output]` row-major), splits
+//! each matmul's columns over the cores, and fuses nothing but the obvious (the `w1 | w3`
+//! projections into one matmul). Everything else (RMSNorm, 2D RoPE with the reference's zero
+//! rows, softmax attention over the filled prefix of the cache, SwiGLU) is a few loops, written
+//! from the same spec sections as the Burn model and checked against it and against the golden
+//! fixtures.
+//!
+//! Ordering, slot layout and RoPE positions come from the model's own `par_order` schedule and
+//! [`par_model::Rope2d`] table, never recomputed here.
+#![warn(missing_docs)]
+
+mod matmul;
+
+use burn::module::Param;
+use burn::prelude::*;
+use par_model::{ForwardError, ParTransformer, ParTransformerConfig, Rope2d};
+use par_order::{ParSchedule, Slot, Step};
+use par_sample::{SampleError, StepModel};
+use rayon::prelude::*;
+
+pub use matmul::{PANEL, PackedMatrix};
+
+/// One decoder block's weights (`[d_input, d_output]`, packed in column panels).
+#[derive(Debug, Clone)]
+struct Block {
+    /// `[d, 3d]`: q | k | v.
+    wqkv: PackedMatrix,
+    /// `[d, d]`.
+    wo: PackedMatrix,
+    /// `[d, 2h]`: the columns of `w1` then those of `w3`, one matmul for both projections.
+    w13: PackedMatrix,
+    /// `[h, d]`.
+    w2: PackedMatrix,
+    attention_norm: Vec<f32>,
+    ffn_norm: Vec<f32>,
+}
+
+/// [`ParTransformer`]'s decode step on host memory (module docs). Built from a loaded model;
+/// holds its own f32 copy of the weights.
+#[derive(Debug, Clone)]
+pub struct CpuDecoder {
+    config: ParTransformerConfig,
+    schedule: ParSchedule,
+    rope: Rope2d,
+    /// `[num_classes + 1, d]`.
+    cls: Vec<f32>,
+    /// `[vocab_size, d]`.
+    tok: Vec<f32>,
+    /// `[n − 1, d]`.
+    spe: Vec<f32>,
+    blocks: Vec<Block>,
+    norm: Vec<f32>,
+    /// `[d, vocab_size]`.
+    output: PackedMatrix,
+}
+
+/// The KV cache of one decode on the host: per layer, keys and values of every sequence,
+/// `[rows, n_heads, capacity, head_dim]` row-major.
+///
+/// The buffers are allocated filled with NaN: attention reads only the filled prefix
+/// (`0 … len`), and a read past it would turn the logits non-finite, which the sampler refuses.
+#[derive(Debug, Clone)]
+pub struct CpuCache {
+    rows: Option<usize>,
+    len: usize,
+    capacity: usize,
+    keys: Vec<Vec<f32>>,
+    values: Vec<Vec<f32>>,
+    /// Activations of a step, reused by every step (a fresh allocation per step costs page
+    /// faults and zeroing at these sizes).
+    scratch: Scratch,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Scratch {
+    x: Vec<f32>,
+    h: Vec<f32>,
+    qkv: Vec<f32>,
+    heads: Vec<f32>,
+    attn: Vec<f32>,
+    proj: Vec<f32>,
+    gate: Vec<f32>,
+    act: Vec<f32>,
+}
+
+/// `buf` resized to `len` values (contents unspecified: every user overwrites them).
+fn sized(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    buf.resize(len, 0.0);
+    &mut buf[..len]
+}
+
+impl CpuCache {
+    /// Slots filled so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is cached yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+fn host<const D: usize>(param: &Param<Tensor<D>>) -> Vec<f32> {
+    param
+        .val()
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("a float parameter reads back as f32")
+}
+
+/// `[d, h]` and `[d, h]` → `[d, 2h]`, row by row.
+fn concat_columns(a: &[f32], b: &[f32], rows: usize) -> Vec<f32> {
+    let (ca, cb) = (a.len() / rows, b.len() / rows);
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    for r in 0..rows {
+        out.extend_from_slice(&a[r * ca..(r + 1) * ca]);
+        out.extend_from_slice(&b[r * cb..(r + 1) * cb]);
+    }
+    out
+}
+
+/// `out = x / sqrt(mean(x²) + eps) · w`, per row of `d` values (computed as Burn's `RmsNorm`).
+fn rms_norm(x: &[f32], w: &[f32], eps: f64, out: &mut [f32]) {
+    let d = w.len();
+    for (row, o) in x.chunks(d).zip(out.chunks_mut(d)) {
+        let mean = row.iter().map(|v| v * v).sum::<f32>() / d as f32;
+        let inv = 1.0 / (mean + eps as f32).sqrt();
+        for ((o, v), w) in o.iter_mut().zip(row).zip(w) {
+            *o = v * inv * w;
+        }
+    }
+}
+
+/// Rotates adjacent pairs `(x[2i], x[2i+1])` of one head by the slot's angles (Rope2d's rule).
+fn rotate(x: &mut [f32], cos: &[f32], sin: &[f32]) {
+    for ((pair, c), s) in x.chunks_mut(2).zip(cos).zip(sin) {
+        let (x0, x1) = (pair[0], pair[1]);
+        pair[0] = x0 * c - x1 * s;
+        pair[1] = x1 * c + x0 * s;
+    }
+}
+
+impl CpuDecoder {
+    /// Copies `model`'s weights to the host in the engine's layout.
+    ///
+    /// # Panics
+    ///
+    /// If a weight cannot be read back as f32 (never for a model built by this project).
+    pub fn new(model: &ParTransformer) -> Self {
+        let config = model.config().clone();
+        let (d, hidden) = (config.d_model, config.ffn_hidden());
+        let pack = |w: Vec<f32>, k: usize, n: usize| PackedMatrix::from_row_major(&w, k, n);
+        let blocks = model
+            .layers
+            .iter()
+            .map(|l| Block {
+                wqkv: pack(host(&l.attention.wqkv.weight), d, 3 * d),
+                wo: pack(host(&l.attention.wo.weight), d, d),
+                w13: pack(
+                    concat_columns(
+                        &host(&l.feed_forward.w1.weight),
+                        &host(&l.feed_forward.w3.weight),
+                        d,
+                    ),
+                    d,
+                    2 * hidden,
+                ),
+                w2: pack(host(&l.feed_forward.w2.weight), hidden, d),
+                attention_norm: host(&l.attention_norm.weight),
+                ffn_norm: host(&l.ffn_norm.weight),
+            })
+            .collect();
+        Self {
+            schedule: model.schedule().clone(),
+            rope: model.rope().clone(),
+            cls: host(&model.cls_embedding.embedding_table.weight),
+            tok: host(&model.tok_embeddings.weight),
+            spe: model
+                .spe_tok_embeddings
+                .as_ref()
+                .map_or_else(Vec::new, |t| host(&t.special_embeddings.weight)),
+            blocks,
+            norm: host(&model.norm.weight),
+            output: pack(host(&model.output.weight), d, config.vocab_size),
+            config,
+        }
+    }
+
+    /// Bytes of weights a 1× decode step reads (every matrix once).
+    pub fn weight_bytes(&self) -> usize {
+        let per_block: usize = self
+            .blocks
+            .iter()
+            .map(|b| b.wqkv.bytes() + b.wo.bytes() + b.w13.bytes() + b.w2.bytes())
+            .sum();
+        per_block + self.output.bytes()
+    }
+
+    fn check(
+        &self,
+        step: &Step,
+        classes: &[i64],
+        tokens: &[i64],
+        cache: &CpuCache,
+    ) -> Result<(Vec<Slot>, usize), ForwardError> {
+        if step.slots.start != cache.len || step.slots.end > cache.capacity {
+            return Err(ForwardError::CacheMismatch {
+                step_start: step.slots.start,
+                cache_len: cache.len,
+            });
+        }
+        let rows = classes.len();
+        if let Some(cached) = cache.rows.filter(|&r| r != rows) {
+            return Err(ForwardError::BatchSize(cached, rows));
+        }
+        let slots: Vec<Slot> = step.slots.clone().filter_map(|s| self.schedule.slot(s)).collect();
+        let token_slots = slots.iter().filter(|s| matches!(s, Slot::Token(_))).count();
+        if tokens.len() != rows * token_slots {
+            return Err(ForwardError::TokenCount {
+                expected: rows * token_slots,
+                actual: tokens.len(),
+            });
+        }
+        let table = |ids: &[i64], size: usize, what: &'static str| match ids
+            .iter()
+            .find(|&&id| id < 0 || id as usize >= size)
+        {
+            Some(&id) => Err(ForwardError::IdOutOfRange { what, id, size }),
+            None => Ok(()),
+        };
+        table(classes, self.config.num_classes + 1, "class")?;
+        table(tokens, self.config.vocab_size, "code")?;
+        Ok((slots, token_slots))
+    }
+
+    /// One decode step (see [`StepModel::step`]).
+    fn run(
+        &self,
+        step: &Step,
+        classes: &[i64],
+        tokens: &[i64],
+        cache: &mut CpuCache,
+        logits: &mut Vec<f32>,
+    ) -> Result<(), ForwardError> {
+        let (slots, token_slots) = self.check(step, classes, tokens, cache)?;
+        let c = &self.config;
+        let (d, heads, hd, hidden) = (c.d_model, c.n_heads, c.head_dim(), c.ffn_hidden());
+        let (rows, len) = (classes.len(), slots.len());
+        let m = rows * len;
+        let (start, end) = (step.slots.start, step.slots.end);
+        let cap = cache.capacity;
+        if cache.rows.is_none() {
+            cache.rows = Some(rows);
+            for buf in cache.keys.iter_mut().chain(cache.values.iter_mut()) {
+                *buf = vec![f32::NAN; rows * heads * cap * hd];
+            }
+        }
+        let CpuCache { keys, values, scratch, .. } = cache;
+        let x = sized(&mut scratch.x, m * d);
+        let h = sized(&mut scratch.h, m * d);
+        let qkv = sized(&mut scratch.qkv, m * 3 * d);
+        let heads_out = sized(&mut scratch.heads, rows * heads * len * hd);
+        let attn = sized(&mut scratch.attn, m * d);
+        let proj = sized(&mut scratch.proj, m * d);
+        let gate = sized(&mut scratch.gate, m * 2 * hidden);
+        let act = sized(&mut scratch.act, m * hidden);
+
+        // Embed the step's slots: [rows, len, d].
+        let first_token = slots.iter().find_map(|s| match s {
+            Slot::Token(k) => Some(*k),
+            _ => None,
+        });
+        for r in 0..rows {
+            for (j, slot) in slots.iter().enumerate() {
+                let src = match *slot {
+                    Slot::Class => &self.cls[classes[r] as usize * d..][..d],
+                    Slot::Token(k) => {
+                        let id = tokens[r * token_slots + k - first_token.unwrap_or(k)] as usize;
+                        &self.tok[id * d..][..d]
+                    }
+                    Slot::Transition(t) => &self.spe[t * d..][..d],
+                };
+                x[(r * len + j) * d..][..d].copy_from_slice(src);
+            }
+        }
+        let angles: Vec<(&[f32], &[f32])> = (start..end).map(|s| self.rope.row(s)).collect();
+        let scale = 1.0 / (hd as f32).sqrt();
+        for (block, (keys, values)) in
+            self.blocks.iter().zip(keys.iter_mut().zip(values.iter_mut()))
+        {
+            rms_norm(x, &block.attention_norm, c.norm_eps, h);
+            block.wqkv.matmul(h, qkv, m);
+            // RoPE on q and k, then this step's keys and values into the cache.
+            for r in 0..rows {
+                for (j, (cos, sin)) in angles.iter().enumerate() {
+                    let row = &mut qkv[(r * len + j) * 3 * d..][..3 * d];
+                    for head in 0..heads {
+                        rotate(&mut row[head * hd..][..hd], cos, sin);
+                        rotate(&mut row[d + head * hd..][..hd], cos, sin);
+                        let at = ((r * heads + head) * cap + start + j) * hd;
+                        keys[at..at + hd].copy_from_slice(&row[d + head * hd..][..hd]);
+                        values[at..at + hd].copy_from_slice(&row[2 * d + head * hd..][..hd]);
+                    }
+                }
+            }
+            // softmax(q·Kᵀ/√d_h)·V per (sequence, head), over the filled prefix 0 … end only.
+            let (keys, values, qkv) = (&*keys, &*values, &*qkv);
+            let attend = |rh: usize, out: &mut [f32]| {
+                let (r, head) = (rh / heads, rh % heads);
+                let mut q = vec![0.0f32; len * hd];
+                for j in 0..len {
+                    q[j * hd..][..hd]
+                        .copy_from_slice(&qkv[(r * len + j) * 3 * d + head * hd..][..hd]);
+                }
+                let base = rh * cap * hd;
+                let (k_seen, v_seen) =
+                    (&keys[base..base + end * hd], &values[base..base + end * hd]);
+                let mut scores = vec![0.0f32; len * end];
+                matmul::matmul_transposed(&q, k_seen, &mut scores, len, hd, end);
+                for row in scores.chunks_mut(end) {
+                    let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) * scale;
+                    let mut sum = 0.0f32;
+                    for v in row.iter_mut() {
+                        *v = (*v * scale - max).exp();
+                        sum += *v;
+                    }
+                    for v in row.iter_mut() {
+                        *v /= sum;
+                    }
+                }
+                matmul::matmul_serial(&scores, v_seen, out, len, end, hd);
+            };
+            // Threads pay off once a step attends over enough (rows × keys); a 1× step's
+            // attention is cheaper than waking them.
+            if len * end * rows * heads >= 1 << 14 {
+                heads_out.par_chunks_mut(len * hd).enumerate().for_each(|(rh, o)| attend(rh, o));
+            } else {
+                heads_out.chunks_mut(len * hd).enumerate().for_each(|(rh, o)| attend(rh, o));
+            }
+            for r in 0..rows {
+                for head in 0..heads {
+                    for j in 0..len {
+                        attn[(r * len + j) * d + head * hd..][..hd].copy_from_slice(
+                            &heads_out[((r * heads + head) * len + j) * hd..][..hd],
+                        );
+                    }
+                }
+            }
+            block.wo.matmul(attn, proj, m);
+            x.iter_mut().zip(&*proj).for_each(|(a, b)| *a += b);
+            // SwiGLU: w2(silu(w1·h) ⊙ w3·h).
+            rms_norm(x, &block.ffn_norm, c.norm_eps, h);
+            block.w13.matmul(h, gate, m);
+            for (g, a) in gate.chunks(2 * hidden).zip(act.chunks_mut(hidden)) {
+                let (g1, g3) = g.split_at(hidden);
+                for ((a, &u), &v) in a.iter_mut().zip(g1).zip(g3) {
+                    *a = u / (1.0 + (-u).exp()) * v;
+                }
+            }
+            block.w2.matmul(act, proj, m);
+            x.iter_mut().zip(&*proj).for_each(|(a, b)| *a += b);
+        }
+        cache.len = end;
+        rms_norm(x, &self.norm, c.norm_eps, h);
+        self.output.matmul(h, sized(logits, m * c.vocab_size), m);
+        Ok(())
+    }
+}
+
+impl StepModel for CpuDecoder {
+    type Cache = CpuCache;
+
+    fn config(&self) -> &ParTransformerConfig {
+        &self.config
+    }
+
+    fn schedule(&self) -> &ParSchedule {
+        &self.schedule
+    }
+
+    fn new_cache(&self) -> CpuCache {
+        let layers = self.blocks.len();
+        CpuCache {
+            rows: None,
+            len: 0,
+            capacity: self.schedule.decode_seq_length(),
+            keys: vec![Vec::new(); layers],
+            values: vec![Vec::new(); layers],
+            scratch: Scratch::default(),
+        }
+    }
+
+    fn step(
+        &self,
+        step: &Step,
+        classes: &[i64],
+        tokens: &[i64],
+        cache: &mut CpuCache,
+        logits: &mut Vec<f32>,
+    ) -> Result<(), SampleError> {
+        Ok(self.run(step, classes, tokens, cache, logits)?)
+    }
+
+    fn truncate_batch(&self, cache: &mut CpuCache, rows: usize) {
+        let Some(current) = cache.rows else { return };
+        assert!(rows <= current, "cannot keep {rows} of {current} cached sequences");
+        let per = self.config.n_heads * cache.capacity * self.config.head_dim();
+        for buf in cache.keys.iter_mut().chain(cache.values.iter_mut()) {
+            buf.truncate(rows * per);
+        }
+        cache.rows = Some(rows);
+    }
+}
