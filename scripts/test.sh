@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README, CI). On a fresh Debian/Ubuntu machine with Rust it installs
-# what the tests need (lavapipe, Mesa's software Vulkan driver, for the wgpu tests), then:
+# what the tests need (lavapipe, Mesa's software Vulkan driver, for the wgpu tests; numpy to re-read
+# the .npz the sampler writes), then:
 #   1. builds and runs the whole workspace's tests with the default backends (flex, ndarray) plus
 #      wgpu, so the wgpu path is compiled and tested on every run;
 #   2. type-checks the CUDA path offline (DOCS_RS=1 makes cubecl-llvm skip its LLVM download;
@@ -12,11 +13,15 @@ cd "$(dirname "$0")/.."
 have_lavapipe() {
   ldconfig -p | grep -q 'libvulkan\.so\.1' && compgen -G '/usr/share/vulkan/icd.d/lvp_icd*.json' >/dev/null
 }
-if ! have_lavapipe; then
-  echo "installing lavapipe (mesa-vulkan-drivers, libvulkan1) for the wgpu tests" >&2
+need=()
+have_lavapipe || need+=(mesa-vulkan-drivers libvulkan1)
+# numpy re-reads the ADM .npz that `par sample --npz` writes (the test skips that check without it).
+python3 -c 'import numpy' 2>/dev/null || need+=(python3-numpy)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]} for the tests" >&2
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends mesa-vulkan-drivers libvulkan1
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
 
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"  # silences lavapipe's WSI warning

@@ -1,7 +1,8 @@
 //! The experiment binaries as a user runs them. `demo --smoke` end to end: every stage on a tiny
 //! slice of the embedded data, the files a user looks at, and the report's fields; then the
 //! resume rules (a finished demo is refused without `--resume` and left untouched with it, other
-//! settings and an empty folder are refused). `train_par_*` on tiny codes: bad flags, resume
+//! settings and an empty folder are refused), and `ablation_parallel --smoke` on the smoke demo's
+//! codes (every Table 4 variant with its step count). `train_par_*` on tiny codes: bad flags, resume
 //! without a run, another dtype on resume.
 
 use std::process::Command;
@@ -33,8 +34,13 @@ fn demo_smoke_writes_every_artifact() {
         report["sampling"]["steps_per_image"], 67,
         "PAR-4× on 16×16: 67 steps instead of 256"
     );
-    assert_eq!(report["sampling"]["images"], 20);
-    assert!(report["class_fidelity"]["per_class"].as_object().unwrap().len() == 10);
+    assert_eq!(report["sampling"]["images"], 40);
+    assert!(report["class_fidelity_per_class"].as_object().unwrap().len() == 10);
+    let fidelity = report["class_fidelity"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&fidelity), "{fidelity}");
+    for key in ["fd_fmnist", "precision", "recall"] {
+        assert!(report[key].as_f64().unwrap().is_finite(), "{key}: {}", report[key]);
+    }
     let ceiling = report["classifier_accuracy_on_reconstructions"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&ceiling), "{ceiling}");
     assert_eq!(report["sampling"]["top_k"], 2);
@@ -43,8 +49,13 @@ fn demo_smoke_writes_every_artifact() {
         report["classifier_test_accuracy"].as_f64().unwrap() >= 0.9,
         "the committed classifier"
     );
+    // A labelled row per class, tiles enlarged 3× (4 per class in the smoke run).
     let samples = image::open(out.join("samples.png")).unwrap();
-    assert_eq!((samples.width(), samples.height()), (2 * 32 + 2, 10 * 32 + 9 * 2));
+    assert!(
+        samples.height() >= 10 * 96 && samples.width() >= 4 * 96,
+        "{:?}",
+        (samples.width(), samples.height())
+    );
     let demo = |extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_demo"))
             .args(["--smoke", "--out", out.to_str().unwrap()])
@@ -82,6 +93,64 @@ fn demo_smoke_writes_every_artifact() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("nothing to resume"), "{}", stderr(&o));
     assert!(!dir.path().join("nothing").exists());
+
+    // The Table 4 ablation on the smoke demo's codes: every variant trains, samples and is scored.
+    let ablation = dir.path().join("ablation");
+    let run_ablation = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ablation_parallel"))
+            .args(["--smoke", "--from", out.to_str().unwrap(), "--out"])
+            .arg(&ablation)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = run_ablation(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ablation.join("ablation.json")).unwrap()).unwrap();
+    let rows = table["rows"].as_array().unwrap();
+    let steps: Vec<(&str, u64)> = rows
+        .iter()
+        .map(|r| (r["variant"].as_str().unwrap(), r["steps_per_image"].as_u64().unwrap()))
+        .collect();
+    // docs/spec.md §1.3 on a 16×16 grid: N, n + (N − n)/n, and N/n without the sequential start.
+    assert_eq!(
+        steps,
+        [
+            ("raster-1x", 256),
+            ("par-4x", 67),
+            ("par-16x", 31),
+            ("raster-multi-4x", 67),
+            ("causal-group-4x", 67),
+            ("no-seq-start-4x", 64)
+        ]
+    );
+    for r in rows {
+        for key in ["class_fidelity", "fd_fmnist", "precision", "recall", "seconds_per_image"] {
+            assert!(r[key].as_f64().unwrap().is_finite(), "{}: {key} {}", r["variant"], r[key]);
+        }
+        assert_eq!(r["training_steps"], 2, "{}", r["variant"]);
+    }
+    let md = std::fs::read_to_string(ablation.join("ablation.md")).unwrap();
+    assert!(md.contains("| causal-group-4x | 4 | 67 |"), "{md}");
+    let picture = image::open(ablation.join("ablation.png")).unwrap();
+    assert!(picture.height() >= 6 * 96 && picture.width() >= 10 * 96);
+    // A second run into the same folder is refused; --resume reuses every finished variant.
+    let o = run_ablation(&[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = run_ablation(&["--resume", "--variants", "par-4x,bogus"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("bogus"), "{}", stderr(&o));
+    // Without a demo to build on: refused, naming the missing part and the command to run.
+    let o = Command::new(env!("CARGO_BIN_EXE_ablation_parallel"))
+        .args(["--smoke", "--from"])
+        .arg(dir.path().join("nothing"))
+        .arg("--out")
+        .arg(dir.path().join("ablation2"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("run the demo first"), "{}", stderr(&o));
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The data pipeline against independent values: the ADM centre crop and ten-crop equal Pillow's
-//! output bit for bit (fixtures from `tests/golden/gen_crop_fixtures.py`); a pre-tokenization
+//! output bit for bit (fixtures from `tests/golden/gen_crop_fixtures.py`); the bicubic resize
+//! before FID equals PyTorch's (`tests/golden/gen_resize_fixtures.py`); a pre-tokenization
 //! job stopped part-way and resumed writes exactly the files of an uninterrupted job; a tokenizer
 //! training run stopped and resumed ends with exactly the weights and losses of an uninterrupted
 //! run.
@@ -17,7 +18,11 @@ use par_train::tokenize::{OutputFormat, Source, TokenizeSettings, tokenize};
 use par_train::vq::{VqTrainConfig, train_tokenizer};
 
 fn fixture(name: &str) -> (Vec<usize>, Vec<u8>) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/crop").join(name);
+    fixture_in("crop", name)
+}
+
+fn fixture_in(dir: &str, name: &str) -> (Vec<usize>, Vec<u8>) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(dir).join(name);
     let bytes = std::fs::read(path).unwrap();
     let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
     let shape = npy.shape().iter().map(|&d| d as usize).collect();
@@ -63,6 +68,40 @@ fn ten_crop_equals_torchvision_order() {
         Augmentation::TenCrop { crop_range: 1.25 },
     );
     assert_eq!(views, crops);
+}
+
+fn float_fixture(name: &str) -> (Vec<usize>, Vec<f32>) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/resize").join(name);
+    let bytes = std::fs::read(path).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape = npy.shape().iter().map(|&d| d as usize).collect();
+    (shape, npy.into_vec::<f32>().unwrap())
+}
+
+/// The resize before FID equals PyTorch's `F.interpolate(mode="bicubic", align_corners=False)`
+/// (fixtures from `tests/golden/gen_resize_fixtures.py`): down-scaling by 2/3 as 384 → 256, odd
+/// sizes whose taps fall off the border, and up-scaling. The uint8 conversion after it equals
+/// torch's bit for bit.
+#[test]
+fn bicubic_resize_equals_pytorch() {
+    for (name, out_h, out_w) in
+        [("rgb_12x12_to_8x8", 8, 8), ("gray_9x7_to_4x3", 4, 3), ("rgb_6x5_to_9x11", 9, 11)]
+    {
+        let (shape, input) = float_fixture(&format!("{name}.input.npy"));
+        let (c, h, w) = (shape[0], shape[1], shape[2]);
+        let (want_shape, want) = float_fixture(&format!("{name}.output.npy"));
+        assert_eq!(want_shape, [c, out_h, out_w], "{name}");
+        let got = par_data::interpolate_bicubic(&input, c, h, w, out_h, out_w);
+        assert_eq!(got.len(), want.len(), "{name}");
+        let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(got.iter().all(|v| v.is_finite()), "{name}: non-finite output");
+        // float32 rounding of 16 products; a wrong kernel constant or tap moves values by ≥ 1e-2.
+        assert!(worst < 1e-5, "{name}: max |Δ| {worst} against torch");
+        let (u8_shape, want_u8) = fixture_in("resize", &format!("{name}.uint8.npy"));
+        assert_eq!(u8_shape, [out_h, out_w, c], "{name}");
+        let image = PixelImage::from_chw_signed(&got, c, out_h, out_w);
+        assert_eq!(image.data, want_u8, "{name}: uint8 conversion differs from torch");
+    }
 }
 
 /// Tests that draw initial weights hold this: Burn's generator is per backend, shared by the

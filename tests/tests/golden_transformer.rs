@@ -185,3 +185,33 @@ fn state_dict_round_trips_through_our_safetensors() {
     assert_eq!(original.tensors, saved.tensors);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn cpu_engine_steps_equal_the_model_for_every_variant() {
+    use burn::nn::{Initializer, LinearConfig};
+    use par_order::{Arrangement, GroupAttention, ScheduleVariant};
+    let par = ScheduleVariant::par();
+    for variant in [
+        par,
+        ScheduleVariant { arrangement: Arrangement::Raster, ..par },
+        ScheduleVariant { group_attention: GroupAttention::Causal, ..par },
+        ScheduleVariant { sequential_start: false, ..par },
+    ] {
+        let device = Device::flex();
+        device.seed(3);
+        let config = Preset::GptTiny.config(8, 4).with_initializer_range(0.3).with_variant(variant);
+        let mut model = config.init(&device).unwrap();
+        model.output = LinearConfig::new(config.d_model, config.vocab_size)
+            .with_bias(false)
+            .with_initializer(Initializer::Normal { mean: 0.0, std: 0.3 })
+            .init(&device);
+        let (batch, n) = (2, 64);
+        let par_tokens: Vec<i64> = (0..batch * n).map(|i| (i * 29 % 64) as i64).collect();
+        let classes = [4, 10];
+        let burn = stepped_logits(&model, &classes, &par_tokens, batch);
+        let engine = stepped_logits(&CpuDecoder::new(&model), &classes, &par_tokens, batch);
+        let diff = max_abs_diff(&burn, &engine);
+        let scale = burn.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        assert!(scale > 0.5 && diff <= 1e-4, "{variant:?}: max |Δ| = {diff} (scale {scale})");
+    }
+}

@@ -10,8 +10,8 @@ use par_model::{ParTransformerConfig, Preset};
 use par_train::TrainError;
 use par_train::par::{CodeDataset, ParTrainConfig, Precision, train_par, weight_decay_split};
 
-/// Burn's generator is per backend and shared by the test threads; runs that need seeded initial
-/// weights and dropout masks hold this.
+/// Burn's generator is per backend and shared by the test threads: every test that draws from
+/// it (initialises a model, trains) holds this, so that seeded runs see only their own draws.
 static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn lock() -> std::sync::MutexGuard<'static, ()> {
@@ -85,6 +85,9 @@ fn loss_starts_at_ln_vocab_and_falls_well_below() {
 
 #[test]
 fn weight_decay_only_on_matrices() {
+    // Initialising draws from the shared generator: without the lock it could land between
+    // another test's seeding and its initialisation.
+    let _g = lock();
     let m = model().init(&Device::flex()).unwrap();
     let (decay, none) = weight_decay_split(&m);
     assert!(

@@ -215,10 +215,46 @@ pub fn sample_codes(
     classes: &[usize],
     config: &par_sample::SampleConfig,
 ) -> Result<Vec<Vec<u32>>, par_sample::SampleError> {
-    if backend.decodes_on_host() {
-        par_sample::generate(&par_cpu::CpuDecoder::new(model), classes, config)
-    } else {
-        par_sample::generate(model, classes, config)
+    let streams: Vec<u64> = (0..classes.len() as u64).collect();
+    Sampler::for_backend(backend, model).sample(classes, &streams, config)
+}
+
+/// A model ready to sample on one backend: the CPU decode engine (its weights copied once) for
+/// `host`, the Burn model otherwise. Long jobs build it once and call [`Sampler::sample`] per
+/// batch.
+pub enum Sampler<'a> {
+    /// The CPU decode engine.
+    Host(par_cpu::CpuDecoder),
+    /// The Burn model on its device.
+    Burn(&'a par_model::ParTransformer),
+}
+
+impl<'a> Sampler<'a> {
+    /// The sampler of `backend` for `model`.
+    pub fn for_backend(backend: par_device::Backend, model: &'a par_model::ParTransformer) -> Self {
+        if backend.decodes_on_host() {
+            Sampler::Host(par_cpu::CpuDecoder::new(model))
+        } else {
+            Sampler::Burn(model)
+        }
+    }
+
+    /// Code grids (raster order) for `classes`, sample `b` drawing from random stream
+    /// `streams[b]` ([`par_sample::generate_streams`]).
+    ///
+    /// # Errors
+    ///
+    /// [`par_sample::SampleError`].
+    pub fn sample(
+        &self,
+        classes: &[usize],
+        streams: &[u64],
+        config: &par_sample::SampleConfig,
+    ) -> Result<Vec<Vec<u32>>, par_sample::SampleError> {
+        match self {
+            Sampler::Host(engine) => par_sample::generate_streams(engine, classes, streams, config),
+            Sampler::Burn(model) => par_sample::generate_streams(*model, classes, streams, config),
+        }
     }
 }
 

@@ -197,3 +197,69 @@ pub fn heatmap_png(
     }
     write_png(path, buf, w, h)
 }
+
+/// Tiles in labelled rows: one row per `(label, images)` entry, the label written left of it,
+/// every tile enlarged `scale`× with nearest-neighbour sampling (so a 32 px sample can be judged
+/// at a glance), written atomically as PNG.
+///
+/// # Errors
+///
+/// No rows or tiles of different sizes; drawing or writing errors.
+pub fn labelled_grid_png(
+    path: &Path,
+    title: &str,
+    rows: &[(String, Vec<par_data::PixelImage>)],
+    scale: usize,
+) -> anyhow::Result<()> {
+    let first = rows
+        .iter()
+        .flat_map(|(_, r)| r.first())
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("a labelled grid needs at least one image"))?;
+    let (tw, th) = (first.width * scale.max(1), first.height * scale.max(1));
+    anyhow::ensure!(
+        rows.iter()
+            .flat_map(|(_, r)| r)
+            .all(|i| (i.width, i.height) == (first.width, first.height)),
+        "grid images of one size"
+    );
+    register_font();
+    let gap = 4usize;
+    let label_w = 150usize;
+    let columns = rows.iter().map(|(_, r)| r.len()).max().unwrap_or(1).max(1);
+    let (w, h) = (
+        (label_w + columns * (tw + gap) + gap) as u32,
+        (40 + rows.len() * (th + gap) + gap) as u32,
+    );
+    let mut buf = vec![255u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        let plot = |e: DrawingAreaErrorKind<_>| anyhow::anyhow!("plot: {e}");
+        root.draw(&Text::new(title.to_string(), (8, 10), ("sans-serif", 16))).map_err(plot)?;
+        for (r, (label, images)) in rows.iter().enumerate() {
+            let y0 = 40 + r * (th + gap);
+            root.draw(&Text::new(label.clone(), (8, (y0 + th / 2) as i32 - 7), ("sans-serif", 14)))
+                .map_err(plot)?;
+            for (c, im) in images.iter().enumerate() {
+                let x0 = label_w + gap + c * (tw + gap);
+                for y in 0..th {
+                    for x in 0..tw {
+                        let src = ((y / scale.max(1)) * im.width + x / scale.max(1)) * im.channels;
+                        let px = if im.channels == 1 {
+                            [im.data[src]; 3]
+                        } else {
+                            [im.data[src], im.data[src + 1], im.data[src + 2]]
+                        };
+                        root.draw_pixel(
+                            ((x0 + x) as i32, (y0 + y) as i32),
+                            &RGBColor(px[0], px[1], px[2]),
+                        )
+                        .map_err(plot)?;
+                    }
+                }
+            }
+        }
+        root.present().map_err(plot)?;
+    }
+    write_png(path, buf, w, h)
+}

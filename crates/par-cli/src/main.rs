@@ -30,6 +30,8 @@ enum Command {
     Score(cmd::score::ScoreArgs),
     /// Sample class-conditional code grids with the KV-cached PAR decoder.
     Generate(cmd::generate::GenerateArgs),
+    /// Checkpoint(s) → images: PNGs, a labelled grid, the ADM evaluator's .npz; resumable.
+    Sample(cmd::sample::SampleArgs),
     /// Decode code grids into a PNG grid of images with a VQ tokenizer.
     Decode(cmd::decode::DecodeArgs),
     /// A VQ tokenizer preset's configuration and parameter count.
@@ -44,6 +46,8 @@ enum Command {
     /// Conditional entropy of visual tokens (Algorithm 1): Fig. 11 and Fig. 12 maps, queries, and
     /// a Gaussian self-check.
     Entropy(cmd::entropy::EntropyArgs),
+    /// Quality of an image set: FD-FMNIST, precision/recall, class accuracy.
+    Eval(cmd::eval::EvalArgs),
 }
 
 #[derive(Subcommand)]
@@ -71,12 +75,14 @@ fn main() -> ExitCode {
         Command::ModelInfo(args) => cmd::model_info::run(&args),
         Command::Score(args) => cmd::score::run(&args),
         Command::Generate(args) => cmd::generate::run(&args),
+        Command::Sample(args) => cmd::sample::run(&args),
         Command::Convert(args) => cmd::convert::run(&args),
         Command::TokenizerInfo(args) => cmd::tokenizer_info::run(&args),
         Command::Decode(args) => cmd::decode::run(&args),
         Command::Tokenizer(TokenizerCommand::Train(args)) => cmd::tokenizer_train::run(&args),
         Command::Tokenize(args) => cmd::tokenize::run(&args),
         Command::Entropy(args) => cmd::entropy::run(&args),
+        Command::Eval(args) => cmd::eval::run(&args),
     };
     par_app::finish(result)
 }

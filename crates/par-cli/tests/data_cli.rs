@@ -439,3 +439,179 @@ fn entropy_maps_queries_and_self_check() {
         assert!(!bad.exists());
     }
 }
+
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn sample_writes_images_grid_and_npz_and_resumes_to_identical_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = tokenizer(dir.path()); // RGB, 64 codes, 2× down-sampling: 8 px images of a 4×4 grid
+    let ckpt = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/transformer/n4.pt");
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "sample",
+            "--checkpoint",
+            s(&ckpt),
+            "--preset",
+            "gpt-tiny",
+            "--grid",
+            "4",
+            "--tokenizer",
+            s(&tok),
+            "--per-class",
+            "3",
+            "--batch-size",
+            "4",
+            "--top-k",
+            "10",
+            "--seed",
+            "5",
+            "--npz",
+            "--out",
+            s(out),
+        ];
+        args.extend(extra);
+        par(&args)
+    };
+    let a = dir.path().join("a");
+    let o = run(&a, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let images = files(&a.join("images"));
+    assert_eq!(images.len(), 30);
+    assert_eq!(images[7].0, "000007_class0002_seed5.png", "named by index, class and seed");
+    assert_eq!(image::load_from_memory(&images[0].1).unwrap().width(), 8);
+    assert!(image::open(a.join("grid.png")).unwrap().width() > 3 * 96, "tiles enlarged");
+    let npz = par_data::npz::read_images(&a.join("samples.npz")).unwrap();
+    assert_eq!((npz.len(), npz[0].width, npz[0].height, npz[0].channels), (30, 8, 8, 3));
+    assert_eq!(
+        npz[7],
+        par_data::PixelImage::from_dynamic(&image::load_from_memory(&images[7].1).unwrap(), 3)
+    );
+    if Command::new("python3").args(["-c", "import numpy"]).status().is_ok_and(|st| st.success()) {
+        let o = Command::new("python3")
+            .args([
+                "-c",
+                "import numpy, sys; a = numpy.load(sys.argv[1])['arr_0']; print(a.shape, a.dtype)",
+            ])
+            .arg(a.join("samples.npz"))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "(30, 8, 8, 3) uint8");
+    }
+    // A job killed part-way (batches 6 and 7 missing, batch 6 half written): the rerun redoes
+    // only those batches and ends with the same bytes as the uninterrupted run.
+    let b = dir.path().join("b");
+    assert!(run(&b, &[]).status.success());
+    for i in 25..30 {
+        let name = &images[i].0;
+        std::fs::remove_file(b.join("images").join(name)).unwrap();
+    }
+    std::fs::remove_file(b.join("samples.npz")).unwrap();
+    let o = run(&b, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("6 generated now"),
+        "batches 6 (4 images) and 7 (2) only: {}",
+        stderr(&o)
+    );
+    assert_eq!(files(&b.join("images")), images);
+    assert_eq!(
+        std::fs::read(b.join("samples.npz")).unwrap(),
+        std::fs::read(a.join("samples.npz")).unwrap()
+    );
+    // Other settings on a started job are refused.
+    let o = run(&b, &["--cfg-scale", "3"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // A --parallel that does not match the checkpoint is refused.
+    let o = run(&dir.path().join("c"), &["--parallel", "16"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--parallel 16 does not match"), "{}", stderr(&o));
+    // Zero-shot higher resolution: 16 px = an 8×8 grid from a model trained on 4×4.
+    let z = dir.path().join("z");
+    let o = run(&z, &["--image-size", "16", "--classes", "1,2", "--per-class", "0"]);
+    assert_eq!(o.status.code(), Some(2), "--classes and --per-class conflict: {}", stderr(&o));
+    let mut args = vec![
+        "sample",
+        "--checkpoint",
+        s(&ckpt),
+        "--preset",
+        "gpt-tiny",
+        "--tokenizer",
+        s(&tok),
+        "--classes",
+        "1,2",
+        "--image-size",
+        "16",
+        "--out",
+        s(&z),
+    ];
+    args.extend(["--seed", "1"]);
+    let o = par(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("16×16 px") && stderr(&o).contains("19 decode steps"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn eval_reports_fd_precision_recall_and_class_accuracy() {
+    let dir = tempfile::tempdir().unwrap();
+    let fashion = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/fashion-mnist");
+    // The real test images against the embedded reference (the same images): FD 0, precision
+    // and recall 1, the classifier's test accuracy.
+    let o = par(&[
+        "eval",
+        "--images",
+        s(&fashion.join("t10k-images-idx3-ubyte.gz")),
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["fd_fmnist"].as_f64().unwrap() < 1e-6, "{v}");
+    assert_eq!((v["precision"].as_f64(), v["recall"].as_f64()), (Some(1.0), Some(1.0)), "{v}");
+    assert!(v["class_accuracy"].as_f64().unwrap() > 0.9, "{v}");
+    assert_eq!((v["images"].as_u64(), v["reference_images"].as_u64()), (Some(2000), Some(2000)));
+    // A folder of PNGs named like `par sample`'s, and an .npz without classes.
+    let folder = dir.path().join("pngs");
+    std::fs::create_dir_all(&folder).unwrap();
+    let idx = par_data::IdxImages::open(&fashion, par_data::IdxSplit::Test).unwrap();
+    let mut picked = Vec::new();
+    for i in 0..40 {
+        let im = idx.image(i);
+        picked.push(im.clone());
+        std::fs::write(
+            folder.join(format!("{i:06}_class{:04}_seed0.png", idx.labels[i])),
+            im.to_png().unwrap(),
+        )
+        .unwrap();
+    }
+    let o = par(&["eval", "--images", s(&folder), "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["class_accuracy"].as_f64().unwrap() > 0.8 && v["images"] == 40, "{v}");
+    let npz = dir.path().join("x.npz");
+    std::fs::write(&npz, par_data::npz::encode_images(&npz, &picked).unwrap()).unwrap();
+    let o = par(&["eval", "--images", s(&npz), "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let w: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(w["class_accuracy"].is_null(), "an .npz carries no classes: {w}");
+    assert!(
+        (w["fd_fmnist"].as_f64().unwrap() - v["fd_fmnist"].as_f64().unwrap()).abs() < 1e-6,
+        "the same images"
+    );
+    // Bad input: a missing path, exit 2.
+    let o = par(&["eval", "--images", s(&dir.path().join("nothing.npz"))]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}

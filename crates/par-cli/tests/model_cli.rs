@@ -129,24 +129,11 @@ fn bad_checkpoints_are_one_line_errors_naming_the_problem() {
         (truncated.to_string_lossy().into(), vec!["--parallel", "4"], "not a readable checkpoint"),
         (text.to_string_lossy().into(), vec!["--parallel", "4"], "not a readable checkpoint"),
         (missing.to_string_lossy().into(), vec!["--parallel", "4"], "missing.pt"),
-        // n4 weights into an n = 16 model: the transition table has the wrong shape.
-        (
-            fixture("n4.pt"),
-            vec!["--parallel", "16", "--grid", "8"],
-            "spe_tok_embeddings.special_embeddings.weight",
-        ),
-        // n4 weights into an n = 1 model: the transition table is not expected.
-        (
-            fixture("n4.pt"),
-            vec!["--parallel", "1"],
-            "unexpected key `spe_tok_embeddings.special_embeddings.weight`",
-        ),
-        // LlamaGen (n = 1) weights into a PAR model: the transition table is missing.
-        (
-            fixture("n1.pt"),
-            vec!["--parallel", "4"],
-            "missing key `spe_tok_embeddings.special_embeddings.weight`",
-        ),
+        // A --parallel that does not match the weights (n − 1 transition-token rows) is refused
+        // before the keys are compared.
+        (fixture("n4.pt"), vec!["--parallel", "16", "--grid", "8"], "--parallel 16 does not match"),
+        (fixture("n4.pt"), vec!["--parallel", "1"], "holds a PAR-4× model (3 transition tokens)"),
+        (fixture("n1.pt"), vec!["--parallel", "4"], "holds a PAR-1× model"),
         // Wrong width.
         (fixture("n4.pt"), vec!["--preset", "gpt-small", "--parallel", "4"], "has shape"),
     ];

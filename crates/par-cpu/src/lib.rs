@@ -293,6 +293,12 @@ impl CpuDecoder {
             }
         }
         let angles: Vec<(&[f32], &[f32])> = (start..end).map(|s| self.rope.row(s)).collect();
+        // Keys each of the step's slots sees: everything up to the step's end, or under causal
+        // group attention only up to itself (par_order's mask).
+        let causal = self.schedule.step_is_causal();
+        let limits: Vec<usize> = (start..end)
+            .map(|q| if causal { self.schedule.visible_end(q).min(end) } else { end })
+            .collect();
         let scale = 1.0 / (hd as f32).sqrt();
         for (block, (keys, values)) in
             self.blocks.iter().zip(keys.iter_mut().zip(values.iter_mut()))
@@ -313,7 +319,7 @@ impl CpuDecoder {
                 }
             }
             // softmax(q·Kᵀ/√d_h)·V per (sequence, head), over the filled prefix 0 … end only.
-            let (keys, values, qkv) = (&*keys, &*values, &*qkv);
+            let (keys, values, qkv, limits) = (&*keys, &*values, &*qkv, &limits);
             let attend = |rh: usize, out: &mut [f32]| {
                 let (r, head) = (rh / heads, rh % heads);
                 let mut q = vec![0.0f32; len * hd];
@@ -326,16 +332,18 @@ impl CpuDecoder {
                     (&keys[base..base + end * hd], &values[base..base + end * hd]);
                 let mut scores = vec![0.0f32; len * end];
                 matmul::matmul_transposed(&q, k_seen, &mut scores, len, hd, end);
-                for row in scores.chunks_mut(end) {
-                    let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) * scale;
+                for (row, &limit) in scores.chunks_mut(end).zip(limits.iter()) {
+                    let (seen, hidden) = row.split_at_mut(limit);
+                    let max = seen.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) * scale;
                     let mut sum = 0.0f32;
-                    for v in row.iter_mut() {
+                    for v in seen.iter_mut() {
                         *v = (*v * scale - max).exp();
                         sum += *v;
                     }
-                    for v in row.iter_mut() {
+                    for v in seen.iter_mut() {
                         *v /= sum;
                     }
+                    hidden.fill(0.0);
                 }
                 matmul::matmul_serial(&scores, v_seen, out, len, end, hd);
             };

@@ -54,6 +54,10 @@ pub struct IdxImages {
 
 fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
     let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    gunzip_if_gz(path, raw)
+}
+
+fn gunzip_if_gz(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>, DataError> {
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&raw[..])
@@ -121,6 +125,51 @@ fn find(dir: &Path, stem: &str) -> Result<PathBuf, DataError> {
 }
 
 impl IdxImages {
+    /// Parses an image and a label IDX file held in memory (`.gz` or raw), e.g. compiled into a
+    /// binary; `name` stands for the path in errors.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Idx`] for malformed data or counts that differ.
+    pub fn from_bytes(images: &[u8], labels: &[u8], name: &str) -> Result<Self, DataError> {
+        let path = Path::new(name);
+        let (dims, pixels) = parse_idx(path, gunzip_if_gz(path, images.to_vec())?, 3)?;
+        let labels = parse_idx(path, gunzip_if_gz(path, labels.to_vec())?, 1)?.1;
+        if labels.len() != dims[0] {
+            return Err(DataError::Idx {
+                path: path.into(),
+                reason: format!("{} labels for {} images", labels.len(), dims[0]),
+            });
+        }
+        Ok(Self { rows: dims[1], cols: dims[2], pixels, labels })
+    }
+
+    /// Reads one IDX image file (`…images-idx3-ubyte[.gz]`) and, when a sibling file of the same
+    /// name with `labels-idx1` in place of `images-idx3` exists, its labels (`None` otherwise).
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Io`] / [`DataError::Idx`] naming the file; counts that differ.
+    pub fn open_file(path: &Path) -> Result<(Self, bool), DataError> {
+        let (dims, pixels) = parse_idx(path, read_maybe_gz(path)?, 3)?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let labels_path = path.with_file_name(name.replace("images-idx3", "labels-idx1"));
+        let labelled = name.contains("images-idx3") && labels_path.is_file();
+        let labels = if labelled { read_idx_labels(&labels_path)? } else { vec![0; dims[0]] };
+        if labels.len() != dims[0] {
+            return Err(DataError::Idx {
+                path: labels_path,
+                reason: format!(
+                    "{} labels for {} images in {}",
+                    labels.len(),
+                    dims[0],
+                    path.display()
+                ),
+            });
+        }
+        Ok((Self { rows: dims[1], cols: dims[2], pixels, labels }, labelled))
+    }
+
     /// Reads `{split}-images-idx3-ubyte[.gz]` and `{split}-labels-idx1-ubyte[.gz]` from `dir`
     /// (the layout of MNIST, Fashion-MNIST and Debian's `dataset-fashion-mnist`).
     ///

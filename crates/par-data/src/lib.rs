@@ -16,6 +16,7 @@ mod folder;
 mod idx;
 mod imageset;
 pub mod npy;
+pub mod npz;
 mod pixels;
 mod resample;
 mod store;
@@ -29,7 +30,7 @@ pub use folder::{IMAGE_EXTENSIONS, ImageFolder};
 pub use idx::{FASHION_MNIST_CLASSES, IdxImages, IdxSplit, read_idx_labels};
 pub use imageset::ImageSet;
 pub use pixels::{PixelImage, load_image};
-pub use resample::{Filter, resize};
+pub use resample::{Filter, interpolate_bicubic, resize};
 pub use store::{COMPACT_FILE, CodeStore, CodeStoreInfo, REPORT_FILE};
 
 /// The largest image side (pixels) the training and pre-tokenization jobs accept: 16× the

@@ -61,8 +61,10 @@ pub enum KeyValues<'a> {
     /// `[seq_length, seq_length]`).
     Masked(Tensor<2, Bool>),
     /// KV-cached decode: append this step's keys/values to the layer cache and attend to
-    /// everything cached (a PAR decode step needs no mask; `par_order` proves it).
-    Cached(&'a mut KvCache),
+    /// everything cached (a PAR decode step needs no mask; `par_order` proves it), or under the
+    /// step's mask (`true` = masked out, `[step_length, cached + step_length]`) for causal group
+    /// attention.
+    Cached(&'a mut KvCache, Option<Tensor<2, Bool>>),
 }
 
 impl Attention {
@@ -100,9 +102,13 @@ impl Attention {
                 ]);
                 (k, v, Some(mask))
             }
-            KeyValues::Cached(cache) => {
+            KeyValues::Cached(cache, mask) => {
                 let (k, v) = cache.append(k, v);
-                (k, v, None)
+                let keys = k.dims()[2];
+                let mask = mask.map(|m| {
+                    m.unsqueeze::<4>().expand([batch_size, self.n_heads, seq_length, keys])
+                });
+                (k, v, mask)
             }
         };
         let out = if self.attn_dropout.prob > 0.0 && q.device().is_autodiff() {

@@ -22,7 +22,19 @@ pub const CONFIG_METADATA_KEY: &str = par_store::MODEL_CONFIG_KEY;
 ///
 /// [`CheckpointError::Format`] if the stored JSON does not parse.
 pub fn stored_config(state: &StateDict) -> Result<Option<ParTransformerConfig>, CheckpointError> {
-    state.stored_json(CONFIG_METADATA_KEY)
+    // Fields added later (e.g. `variant`) take their defaults in checkpoints written before them.
+    state
+        .metadata
+        .get(CONFIG_METADATA_KEY)
+        .map(|json| {
+            par_store::from_json_with_defaults(&ParTransformerConfig::new(), json).map_err(|e| {
+                CheckpointError::Format {
+                    path: state.path.clone(),
+                    reason: format!("stored `{CONFIG_METADATA_KEY}`: {e}"),
+                }
+            })
+        })
+        .transpose()
 }
 
 /// Every state-dict key of a model with this config and its PyTorch-layout shape (spec §4.5).

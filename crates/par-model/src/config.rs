@@ -1,7 +1,7 @@
 //! [`ParTransformerConfig`]: the decoder's hyper-parameters, presets and parameter count.
 
 use burn::config::Config;
-use par_order::{OrderError, RegionGrid};
+use par_order::{OrderError, ParSchedule, RegionGrid, ScheduleVariant};
 
 /// Why a model configuration is unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -131,6 +131,11 @@ pub struct ParTransformerConfig {
     /// Largest drop-path rate; block `i` uses `rate · i / (n_layers − 1)` (upstream linspace).
     #[config(default = 0.0)]
     pub drop_path_rate: f64,
+    /// PAR as published (the default), or one of the paper's Table 4 ablations: raster groups,
+    /// causal attention inside a group, no sequential start (`par_order::ScheduleVariant`). Only
+    /// the schedule changes; the weights are the same.
+    #[config(default = "ScheduleVariant::default()")]
+    pub variant: ScheduleVariant,
 }
 
 /// Named model sizes (LlamaGen's `GPT_*`, docs/spec.md §4.1) plus small ones for CPU work.
@@ -274,6 +279,16 @@ impl ParTransformerConfig {
     /// [`OrderError`] if `grid_size`/`parallel` are not a valid PAR grid.
     pub fn region_grid(&self) -> Result<RegionGrid, OrderError> {
         RegionGrid::image(self.grid_size, self.parallel)
+    }
+
+    /// The sequence layout, decode steps, mask and RoPE positions of this config's grid and
+    /// variant.
+    ///
+    /// # Errors
+    ///
+    /// [`OrderError`] if `grid_size`/`parallel` are not a valid PAR grid.
+    pub fn schedule(&self) -> Result<ParSchedule, OrderError> {
+        Ok(ParSchedule::with_variant(self.region_grid()?, self.variant))
     }
 
     /// Channels per head, `d_model / n_heads`.

@@ -7,7 +7,7 @@ use burn::nn::{
 };
 use burn::prelude::*;
 use burn::tensor::DType;
-use par_order::tensor::masked_tensor;
+use par_order::tensor::{masked_tensor, step_mask};
 use par_order::{ParSchedule, Slot, Step};
 
 use crate::block::{BlockShape, KeyValues, RmsNorm, TransformerBlock};
@@ -123,7 +123,7 @@ impl ParTransformerConfig {
         let embedding = |rows, cols| {
             EmbeddingConfig::new(rows, cols).with_initializer(init.clone()).init(device)
         };
-        let schedule = ParSchedule::new(self.region_grid()?);
+        let schedule = self.schedule()?;
         let n_layers = self.n_layers;
         let layers = (0..n_layers)
             .map(|i| {
@@ -339,8 +339,14 @@ impl ParTransformer {
         let first_token = token_slots.first().copied().unwrap_or(0);
         let mut x = self.embed(&slots, &classes, &tokens, first_token);
         let (cos, sin) = self.rope.tables(step.slots.start, step.slots.len(), &device);
+        // Causal group attention masks the step's slots among themselves; PAR needs no mask.
+        let mask = self
+            .schedule
+            .step_is_causal()
+            .then(|| step_mask(&self.schedule, step.slots.clone(), &device));
         for (layer, layer_cache) in self.layers.iter().zip(cache.layers.iter_mut()) {
-            x = layer.forward(x, cos.clone(), sin.clone(), KeyValues::Cached(layer_cache));
+            let kv = KeyValues::Cached(layer_cache, mask.clone());
+            x = layer.forward(x, cos.clone(), sin.clone(), kv);
         }
         Ok(self.head(x))
     }

@@ -4,7 +4,7 @@ use burn::nn::{Initializer, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use par_model::{ParTransformer, ParTransformerConfig, Preset, StepInput, TransformerInput};
-use par_order::Slot;
+use par_order::{Arrangement, GroupAttention, ScheduleVariant, Slot};
 
 fn device() -> Device {
     Device::flex()
@@ -12,10 +12,14 @@ fn device() -> Device {
 
 /// The tiny preset with a random (not zero) output head so that logits are informative.
 fn model(grid: usize, parallel: usize) -> ParTransformer {
+    model_variant(grid, parallel, ScheduleVariant::par())
+}
+
+fn model_variant(grid: usize, parallel: usize, variant: ScheduleVariant) -> ParTransformer {
     let device = device();
     device.seed(17);
     let config: ParTransformerConfig =
-        Preset::GptTiny.config(grid, parallel).with_initializer_range(0.3);
+        Preset::GptTiny.config(grid, parallel).with_initializer_range(0.3).with_variant(variant);
     let mut model = config.init(&device).unwrap();
     model.output = LinearConfig::new(config.d_model, config.vocab_size)
         .with_bias(false)
@@ -72,10 +76,24 @@ fn decode_all(
     out
 }
 
+/// PAR and the paper's Table 4 ablations.
+fn variants() -> Vec<ScheduleVariant> {
+    let par = ScheduleVariant::par();
+    vec![
+        par,
+        ScheduleVariant { arrangement: Arrangement::Raster, ..par },
+        ScheduleVariant { group_attention: GroupAttention::Causal, ..par },
+        ScheduleVariant { sequential_start: false, ..par },
+    ]
+}
+
 #[test]
 fn kv_cached_steps_equal_teacher_forced_logits() {
-    for (grid, parallel) in [(4, 1), (4, 4), (8, 4), (8, 16)] {
-        let model = model(grid, parallel);
+    let cases = [(4, 1), (4, 4), (8, 4), (8, 16)].into_iter().flat_map(|(g, n)| {
+        variants().into_iter().filter(move |v| n > 1 || v.is_par()).map(move |v| (g, n, v))
+    });
+    for (grid, parallel, variant) in cases {
+        let model = model_variant(grid, parallel, variant);
         let n = grid * grid;
         let batch = 2;
         let par = tokens(batch, n, 64, parallel);
@@ -88,7 +106,7 @@ fn kv_cached_steps_equal_teacher_forced_logits() {
             .unwrap();
         assert_eq!(full.dims(), [batch, n, 64]);
         let steps = decode_all(&model, &par, &classes, batch);
-        assert_eq!(steps.len(), model.config().region_grid().unwrap().num_steps());
+        assert_eq!(steps.len(), model.schedule().num_steps());
         let stepped = Tensor::cat(steps, 1);
         let (a, b) = (to_vec(full), to_vec(stepped));
         let max = a
@@ -98,7 +116,7 @@ fn kv_cached_steps_equal_teacher_forced_logits() {
             .fold(0.0f32, |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) });
         let scale = a.iter().map(|x| x.abs()).fold(0.0f32, f32::max);
         assert!(scale > 0.5, "logits should be informative, max |logit| = {scale}");
-        assert!(max <= 1e-4, "grid {grid} n {parallel}: max |Δ| = {max}");
+        assert!(max <= 1e-4, "grid {grid} n {parallel} {variant:?}: max |Δ| = {max}");
     }
 }
 
@@ -185,4 +203,43 @@ fn bad_inputs_are_errors() {
         model.forward_step(input, &mut cache),
         Err(par_model::ForwardError::CacheMismatch { .. })
     ));
+}
+
+/// Zero-shot higher resolution (docs/spec.md §2.3, paper Supp. C): a checkpoint trained at grid
+/// 24 (384 px) builds at grid 32 (512 px) with the same weights; only the schedule, masks and RoPE
+/// table follow the new grid — 259 steps at 4× and 79 at 16×, `1 + 1024 + (n − 1)` rotary rows.
+/// A cell the training grid has keeps exactly its trained rotary row; cells beyond row or column
+/// 23 get new (extrapolated) rows; decoding the larger grid runs to its last step.
+#[test]
+fn zero_shot_larger_grid_reuses_weights_and_extends_rope() {
+    for (parallel, steps, rows) in [(4, 259, 1028), (16, 79, 1040)] {
+        let small = model(24, parallel);
+        let state = small.to_state_dict().unwrap();
+        let config = small.config().clone().with_grid_size(32);
+        let large = ParTransformer::from_state_dict(&config, &state, &device()).unwrap();
+        assert_eq!(large.schedule().num_steps(), steps, "PAR-{parallel}x steps at grid 32");
+        assert_eq!(large.rope().len(), rows, "PAR-{parallel}x rotary rows at grid 32");
+        assert_eq!(large.to_state_dict().unwrap().tensors, state.tensors, "weights changed");
+
+        let slot_of_cell: std::collections::HashMap<_, _> = (0..large.rope().len())
+            .filter_map(|s| large.schedule().rope_cell(s).map(|c| (c, s)))
+            .collect();
+        assert_eq!(slot_of_cell.len(), 1024, "every cell of the 32×32 grid has a rotary row");
+        let mut trained = 0;
+        for slot in 0..small.rope().len() {
+            let Some(cell) = small.schedule().rope_cell(slot) else { continue };
+            assert_eq!(small.rope().row(slot), large.rope().row(slot_of_cell[&cell]), "{cell:?}");
+            trained += 1;
+        }
+        assert_eq!(trained, 576);
+        // An extrapolated position: (31, 31) is new and unlike the trained corner (23, 23).
+        let at = |row, col| slot_of_cell[&par_order::CellPosition { frame: 0, row, col }];
+        assert_ne!(large.rope().row(at(31, 31)), large.rope().row(at(23, 23)));
+
+        let codes = tokens(1, 1024, large.config().vocab_size, 3);
+        let logits = decode_all(&large, &codes, &[1], 1);
+        assert_eq!(logits.len(), steps);
+        let last = to_vec(logits.last().unwrap().clone());
+        assert!(last.iter().all(|v| v.is_finite()), "non-finite logits at the last step");
+    }
 }

@@ -37,4 +37,6 @@ pub use error::OrderError;
 pub use grid::{CellPosition, MAX_SLOTS, RegionGrid};
 pub use mask::AttendMask;
 pub use order::TokenOrder;
-pub use schedule::{Arrangement, ParSchedule, Slot, Step, StepKind};
+pub use schedule::{
+    Arrangement, GroupAttention, ParSchedule, ScheduleVariant, Slot, Step, StepKind,
+};

@@ -1,6 +1,6 @@
 //! [`TokenOrder`]: the raster ↔ PAR permutation.
 
-use crate::{OrderError, RegionGrid};
+use crate::{Arrangement, OrderError, RegionGrid};
 
 /// The PAR token order of a [`RegionGrid`] and its inverse (spec §1.1, video §8).
 ///
@@ -36,6 +36,18 @@ pub struct TokenOrder {
 }
 
 impl TokenOrder {
+    /// The order of `grid`'s tokens under `arrangement`: PAR's region order, or the identity
+    /// (raster order) for [`Arrangement::Raster`].
+    pub fn arranged(grid: RegionGrid, arrangement: Arrangement) -> Self {
+        match arrangement {
+            Arrangement::Regions => Self::new(grid),
+            Arrangement::Raster => {
+                let identity: Vec<usize> = (0..grid.num_image_tokens()).collect();
+                Self { grid, par_to_raster: identity.clone(), raster_to_par: identity }
+            }
+        }
+    }
+
     /// Builds the permutation of `grid` (`O(N)` time and memory).
     pub fn new(grid: RegionGrid) -> Self {
         let n_tokens = grid.num_image_tokens();

@@ -80,6 +80,57 @@ pub enum Arrangement {
     Raster,
 }
 
+/// Attention among the slots of one parallel group (the paper's Table 4(c)).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupAttention {
+    /// PAR: every slot of a group sees the whole group (group-bidirectional).
+    #[default]
+    Bidirectional,
+    /// The ablation: a slot sees only the slots of its group before it (plain causal attention).
+    Causal,
+}
+
+/// PAR's design choices as options of the schedule: PAR itself (the default), or one of the
+/// paper's Table 4 ablations. The ordering, layout, mask and decode steps of every variant come
+/// from [`ParSchedule`], so no other crate special-cases them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct ScheduleVariant {
+    /// Which grid cells a parallel group holds (Table 4(d)).
+    pub arrangement: Arrangement,
+    /// Attention inside a parallel group (Table 4(c)).
+    pub group_attention: GroupAttention,
+    /// Whether the first `n` tokens are generated one by one (PAR) or the first group too is
+    /// generated at once, from the class token and the `n − 1` transition tokens (Table 4(a),
+    /// "w/o initial sequential tokens": `N/n` steps instead of `n + (N − n)/n`).
+    pub sequential_start: bool,
+}
+
+impl Default for ScheduleVariant {
+    fn default() -> Self {
+        Self {
+            arrangement: Arrangement::Regions,
+            group_attention: GroupAttention::Bidirectional,
+            sequential_start: true,
+        }
+    }
+}
+
+impl ScheduleVariant {
+    /// PAR as published.
+    pub fn par() -> Self {
+        Self::default()
+    }
+
+    /// Whether this is PAR as published (every checkpoint of the paper).
+    pub fn is_par(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// Sequence layout, decode schedule, attention mask and RoPE positions of one [`RegionGrid`].
 ///
 /// Built once per grid; everything else in the project asks it (the transformer for its mask and
@@ -87,12 +138,33 @@ pub enum Arrangement {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParSchedule {
     order: TokenOrder,
+    variant: ScheduleVariant,
 }
 
 impl ParSchedule {
-    /// The schedule of `grid`.
+    /// The schedule of `grid` (PAR as published).
     pub fn new(grid: RegionGrid) -> Self {
-        Self { order: TokenOrder::new(grid) }
+        Self::with_variant(grid, ScheduleVariant::default())
+    }
+
+    /// The schedule of `grid` under one of the paper's ablations.
+    pub fn with_variant(grid: RegionGrid, variant: ScheduleVariant) -> Self {
+        Self { order: TokenOrder::arranged(grid, variant.arrangement), variant }
+    }
+
+    /// The design variant.
+    pub fn variant(&self) -> ScheduleVariant {
+        self.variant
+    }
+
+    /// Transformer forwards per image: `n + (N − n)/n` ([`RegionGrid::num_steps`]), or `N/n`
+    /// without the sequential start.
+    pub fn num_steps(&self) -> usize {
+        if self.variant.sequential_start {
+            self.grid().num_steps()
+        } else {
+            self.num_image_tokens().div_ceil(self.parallel())
+        }
     }
 
     /// The grid.
@@ -129,16 +201,22 @@ impl ParSchedule {
         self.num_image_tokens()
     }
 
-    /// What occupies `slot`, or `None` past [`ParSchedule::max_seq_length`].
+    /// What occupies `slot`, or `None` past [`ParSchedule::max_seq_length`]. Without the
+    /// sequential start the transition tokens follow the class token directly:
+    /// `[class | transition_0 … transition_{n−2} | t_0 … t_{N−1}]`.
     pub fn slot(&self, slot: usize) -> Option<Slot> {
         let n = self.parallel();
-        match slot {
-            0 => Some(Slot::Class),
-            s if s <= n => Some(Slot::Token(s - 1)),
-            s if s < 2 * n => Some(Slot::Transition(s - n - 1)),
-            s if s < self.max_seq_length() => Some(Slot::Token(s - n)),
-            _ => None,
+        if slot >= self.max_seq_length() {
+            return None;
         }
+        Some(match slot {
+            0 => Slot::Class,
+            s if !self.variant.sequential_start && s < n => Slot::Transition(s - 1),
+            s if !self.variant.sequential_start => Slot::Token(s - n),
+            s if s <= n => Slot::Token(s - 1),
+            s if s < 2 * n => Slot::Transition(s - n - 1),
+            s => Slot::Token(s - n),
+        })
     }
 
     /// The first `len` slots.
@@ -158,7 +236,8 @@ impl ParSchedule {
         (slot < self.num_image_tokens()).then_some(slot)
     }
 
-    /// The slot that feeds PAR token `t_k` as an input: `k + 1` for `k < n`, else `k + n`.
+    /// The slot that feeds PAR token `t_k` as an input: `k + 1` for `k < n`, else `k + n`
+    /// (always `k + n` without the sequential start).
     ///
     /// # Panics
     ///
@@ -166,15 +245,24 @@ impl ParSchedule {
     pub fn slot_of_token(&self, k: usize) -> usize {
         assert!(k < self.num_image_tokens(), "PAR position {k} outside the grid");
         let n = self.parallel();
-        if k < n { k + 1 } else { k + n }
+        if k < n && self.variant.sequential_start { k + 1 } else { k + n }
     }
 
     /// The decode steps in order: prefill, `n−1` sequential steps, the transition step, then the
-    /// parallel steps. Their count is [`RegionGrid::num_steps`]; their `slots` tile `0 … N`.
+    /// parallel steps (without the sequential start: a prefill of `n` slots, then the parallel
+    /// steps). Their count is [`ParSchedule::num_steps`]; their `slots` tile `0 … N`.
     pub fn steps(&self) -> Vec<Step> {
         let n = self.parallel();
         let total = self.num_image_tokens();
-        let mut steps = Vec::with_capacity(self.grid().num_steps());
+        let mut steps = Vec::with_capacity(self.num_steps());
+        if !self.variant.sequential_start {
+            // The class token and the n − 1 transition tokens emit the first group at once.
+            steps.push(Step { kind: StepKind::Prefill, slots: 0..n.min(total) });
+            for start in (n..total).step_by(n) {
+                steps.push(Step { kind: StepKind::Parallel, slots: start..(start + n).min(total) });
+            }
+            return steps;
+        }
         steps.push(Step { kind: StepKind::Prefill, slots: 0..1 });
         for k in 1..n {
             steps.push(Step { kind: StepKind::Sequential, slots: k..k + 1 });
@@ -188,17 +276,10 @@ impl ParSchedule {
         steps
     }
 
-    /// The raster indices each decode step generates, in step order, when the tokens are
-    /// arranged by `arrangement` ([`Arrangement::Regions`] is this schedule's own PAR order).
-    pub fn generation_groups(&self, arrangement: Arrangement) -> Vec<Vec<usize>> {
+    /// The raster indices each decode step generates, in step order.
+    pub fn generation_groups(&self) -> Vec<Vec<usize>> {
         let order = self.order.par_to_raster();
-        self.steps()
-            .into_iter()
-            .map(|step| match arrangement {
-                Arrangement::Regions => step.targets().map(|p| order[p]).collect(),
-                Arrangement::Raster => step.targets().collect(),
-            })
-            .collect()
+        self.steps().into_iter().map(|step| step.targets().map(|p| order[p]).collect()).collect()
     }
 
     /// Index (from 0) of the decode step that generates PAR position `k`.
@@ -209,15 +290,34 @@ impl ParSchedule {
     pub fn step_of_token(&self, k: usize) -> usize {
         assert!(k < self.num_image_tokens(), "PAR position {k} outside the grid");
         let n = self.parallel();
-        if k < n { k } else { n + (k - n) / n }
+        if !self.variant.sequential_start {
+            k / n
+        } else if k < n {
+            k
+        } else {
+            n + (k - n) / n
+        }
     }
 
     /// Exclusive end of the slots visible to query `slot` (spec §2.2 closed form):
     /// `slot + 1` for `slot < n`, else `n + n·(⌊(slot − n)/n⌋ + 1)` — causal up to the `n`-th slot,
-    /// then bidirectional inside each block of `n` slots.
+    /// then bidirectional inside each block of `n` slots. Without the sequential start the first
+    /// block is slots `0 … n` as well (`n·(⌊slot/n⌋ + 1)`); with causal group attention every
+    /// slot sees exactly the slots up to itself (`slot + 1`).
     pub fn visible_end(&self, slot: usize) -> usize {
         let n = self.parallel();
-        if slot < n { slot + 1 } else { n + n * ((slot - n) / n + 1) }
+        match (self.variant.group_attention, self.variant.sequential_start) {
+            (GroupAttention::Causal, _) => slot + 1,
+            (GroupAttention::Bidirectional, false) => n * (slot / n + 1),
+            (GroupAttention::Bidirectional, true) if slot < n => slot + 1,
+            (GroupAttention::Bidirectional, true) => n + n * ((slot - n) / n + 1),
+        }
+    }
+
+    /// Whether the slots of a decode step must be masked among themselves (causal group
+    /// attention); otherwise every fed slot sees the whole cache and the whole step.
+    pub fn step_is_causal(&self) -> bool {
+        self.variant.group_attention == GroupAttention::Causal
     }
 
     /// Whether query slot `query` may attend to key slot `key` (true = visible, as the reference's

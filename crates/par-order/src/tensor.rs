@@ -4,7 +4,7 @@
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
-use crate::{AttendMask, OrderError, TokenOrder};
+use crate::{AttendMask, OrderError, ParSchedule, TokenOrder};
 
 fn index_tensor(indices: &[usize], device: &Device) -> Tensor<1, Int> {
     let data: Vec<i64> = indices.iter().map(|&i| i as i64).collect();
@@ -60,4 +60,23 @@ pub fn unpermute_codes(
 pub fn masked_tensor(mask: &AttendMask, device: &Device) -> Tensor<2, Bool> {
     let masked: Vec<bool> = mask.as_slice().iter().map(|&attend| !attend).collect();
     Tensor::from_data(TensorData::new(masked, [mask.len(), mask.len()]), device)
+}
+
+/// The mask of one KV-cached decode step in Burn's polarity (**true = masked out**): query slots
+/// `slots`, key slots `0 … slots.end`, masked where [`ParSchedule::attends`] says no. Only
+/// needed for causal group attention ([`ParSchedule::step_is_causal`]); a PAR step attends to
+/// everything.
+///
+/// # Shapes
+///
+/// - output: `[slots.len(), slots.end]` (query, key)
+pub fn step_mask(
+    schedule: &ParSchedule,
+    slots: std::ops::Range<usize>,
+    device: &Device,
+) -> Tensor<2, Bool> {
+    let end = slots.end;
+    let masked: Vec<bool> =
+        slots.clone().flat_map(|q| (0..end).map(move |k| !schedule.attends(q, k))).collect();
+    Tensor::from_data(TensorData::new(masked, [slots.len(), end]), device)
 }

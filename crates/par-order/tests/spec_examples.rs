@@ -1,6 +1,9 @@
 //! The worked examples of docs/spec.md §1.2, §1.3 and §2.2, value by value.
 
-use par_order::{Arrangement, OrderError, ParSchedule, RegionGrid, Slot, StepKind, TokenOrder};
+use par_order::{
+    Arrangement, GroupAttention, OrderError, ParSchedule, RegionGrid, ScheduleVariant, Slot,
+    StepKind, TokenOrder,
+};
 
 fn order(grid_size: usize, parallel: usize) -> TokenOrder {
     TokenOrder::new(RegionGrid::image(grid_size, parallel).unwrap())
@@ -264,9 +267,10 @@ fn errors_read_as_one_line() {
 #[test]
 fn generation_groups_of_the_four_by_four_example() {
     // docs/ordering.md: PAR order 0 2 8 10 | 1 3 9 11 | 4 6 12 14 | 5 7 13 15, steps of 1,1,1,1,4,4,4.
-    let schedule = ParSchedule::new(RegionGrid::image(4, 4).unwrap());
+    let grid = RegionGrid::image(4, 4).unwrap();
+    let schedule = ParSchedule::new(grid);
     assert_eq!(
-        schedule.generation_groups(Arrangement::Regions),
+        schedule.generation_groups(),
         vec![
             vec![0],
             vec![2],
@@ -278,8 +282,9 @@ fn generation_groups_of_the_four_by_four_example() {
         ]
     );
     // Raster, multi: the same schedule over raster cells, groups of 4 adjacent tokens.
+    let raster = ScheduleVariant { arrangement: Arrangement::Raster, ..ScheduleVariant::par() };
     assert_eq!(
-        schedule.generation_groups(Arrangement::Raster),
+        ParSchedule::with_variant(grid, raster).generation_groups(),
         vec![
             vec![0],
             vec![1],
@@ -290,4 +295,58 @@ fn generation_groups_of_the_four_by_four_example() {
             vec![12, 13, 14, 15]
         ]
     );
+}
+
+#[test]
+fn ablation_variants_of_the_four_by_four_example() {
+    let grid = RegionGrid::image(4, 4).unwrap();
+    // Table 4(a), without the sequential start: [class | tr0 tr1 tr2 | t0 …], 16/4 = 4 steps.
+    let no_start = ScheduleVariant { sequential_start: false, ..ScheduleVariant::par() };
+    let s = ParSchedule::with_variant(grid, no_start);
+    assert_eq!(s.num_steps(), 4);
+    assert_eq!(
+        s.slots(6).unwrap(),
+        vec![
+            Slot::Class,
+            Slot::Transition(0),
+            Slot::Transition(1),
+            Slot::Transition(2),
+            Slot::Token(0),
+            Slot::Token(1)
+        ]
+    );
+    let steps: Vec<_> = s.steps().into_iter().map(|st| (st.kind, st.slots)).collect();
+    assert_eq!(
+        steps,
+        vec![
+            (StepKind::Prefill, 0..4),
+            (StepKind::Parallel, 4..8),
+            (StepKind::Parallel, 8..12),
+            (StepKind::Parallel, 12..16)
+        ]
+    );
+    // Blocks of 4 from slot 0: slot 1 (a transition token) sees slots 0..4, slot 5 sees 0..8.
+    assert_eq!((s.visible_end(1), s.visible_end(5)), (4, 8));
+    assert_eq!((s.slot_of_token(0), s.step_of_token(5)), (4, 1));
+    assert_eq!(s.rope_cell(2), None, "transition slots keep zero RoPE rows");
+    assert_eq!(s.rope_cell(4).unwrap().row, 0);
+    // Table 4(c), causal attention inside a group: a plain causal mask, steps unchanged.
+    let causal =
+        ScheduleVariant { group_attention: GroupAttention::Causal, ..ScheduleVariant::par() };
+    let c = ParSchedule::with_variant(grid, causal);
+    assert_eq!(c.num_steps(), 7);
+    assert!(c.step_is_causal() && !ParSchedule::new(grid).step_is_causal());
+    assert!((0..20).all(|q| c.visible_end(q) == q + 1));
+    // Every variant's steps tile 0 … N and its groups cover every cell once.
+    for v in [
+        no_start,
+        causal,
+        ScheduleVariant { arrangement: Arrangement::Raster, ..ScheduleVariant::par() },
+    ] {
+        let s = ParSchedule::with_variant(grid, v);
+        let mut cells: Vec<usize> = s.generation_groups().concat();
+        cells.sort();
+        assert_eq!(cells, (0..16).collect::<Vec<_>>(), "{v:?}");
+        assert_eq!(s.steps().len(), s.num_steps());
+    }
 }

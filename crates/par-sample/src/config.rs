@@ -8,8 +8,10 @@ pub struct SampleConfig {
     pub cfg_scale: f32,
     /// Guidance only on the first `k` decode steps (prefill = step 0), the conditional logits
     /// afterwards (and the null half is dropped from the batch, halving the remaining compute);
-    /// `None` = every step. (The reference's `cfg_interval` counts steps in the
-    /// sequential phase but tokens in the parallel one, spec §10.8; this counts steps throughout.)
+    /// `None` = every step. (The reference's `cfg_interval` u counts steps in the sequential
+    /// phase but tokens in the parallel one, restarting at 0, docs/spec.md §3.3 and §10.8; this
+    /// counts steps throughout. For u ≥ n − 2 the reference's u is `k = n + ⌊u/n⌋ + 1`; for
+    /// smaller u it guides a non-contiguous set of steps, which has no equivalent.)
     pub cfg_interval: Option<usize>,
     /// Softmax temperature, clamped below at `1e-5`.
     pub temperature: f32,

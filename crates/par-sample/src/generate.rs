@@ -79,7 +79,28 @@ pub fn generate<M: StepModel>(
     classes: &[usize],
     config: &SampleConfig,
 ) -> Result<Vec<Vec<u32>>, SampleError> {
+    let streams: Vec<u64> = (0..classes.len() as u64).collect();
+    generate_streams(model, classes, &streams, config)
+}
+
+/// [`generate`] with the random stream of every sample given: sample `b` draws from stream
+/// `streams[b]` of the seeded generator, so a long job can number its images globally and any
+/// image can be regenerated alone or in another batch with the same draws (e.g. stream = the
+/// image's index in a 50,000-image run).
+///
+/// # Errors
+///
+/// As [`generate`]; [`SampleError::Empty`] if `streams` and `classes` differ in length.
+pub fn generate_streams<M: StepModel>(
+    model: &M,
+    classes: &[usize],
+    streams: &[u64],
+    config: &SampleConfig,
+) -> Result<Vec<Vec<u32>>, SampleError> {
     config.validate()?;
+    if streams.len() != classes.len() {
+        return Err(SampleError::Empty);
+    }
     if classes.is_empty() {
         return Err(SampleError::Empty);
     }
@@ -99,8 +120,7 @@ pub fn generate<M: StepModel>(
     }
 
     let mut par_tokens = vec![vec![0u32; n_tokens]; batch_size];
-    let mut samplers: Vec<Sampler> =
-        (0..batch_size as u64).map(|b| Sampler::new(config, b)).collect();
+    let mut samplers: Vec<Sampler> = streams.iter().map(|&b| Sampler::new(config, b)).collect();
     let mut cache = model.new_cache();
     let steps = schedule.steps();
     let num_steps = steps.len();

@@ -11,6 +11,6 @@ mod logits;
 mod step_model;
 
 pub use config::{SampleConfig, SampleConfigError};
-pub use generate::{SampleError, generate};
+pub use generate::{SampleError, generate, generate_streams};
 pub use logits::{NonFiniteLogit, Sampler, filter_top_k_top_p, guided_logits};
 pub use step_model::StepModel;

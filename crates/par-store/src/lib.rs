@@ -283,6 +283,16 @@ impl StateDict {
         }
     }
 
+    /// Reads safetensors bytes held in memory (e.g. weights compiled into a binary); `name`
+    /// stands for the path in errors.
+    ///
+    /// # Errors
+    ///
+    /// As [`StateDict::read`].
+    pub fn from_safetensors_bytes(bytes: &[u8], name: &str) -> Result<Self, CheckpointError> {
+        Self::from_safetensors(Path::new(name), bytes)
+    }
+
     fn from_safetensors(path: &Path, bytes: &[u8]) -> Result<Self, CheckpointError> {
         use safetensors::{Dtype, SafeTensors};
         let format = |reason: String| CheckpointError::Format { path: path.into(), reason };

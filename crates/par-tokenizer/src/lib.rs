@@ -19,4 +19,4 @@ pub use import::{CONFIG_METADATA_KEY, CheckpointError, StateDict, expected_keys,
 pub use quantizer::{
     CodebookUsage, ENTROPY_TEMPERATURE, VectorQuantizer, VqLosses, VqOutput, entropy_loss,
 };
-pub use tokenizer::VqTokenizer;
+pub use tokenizer::{DecodeImagesError, VqTokenizer};

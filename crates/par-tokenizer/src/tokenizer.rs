@@ -2,6 +2,7 @@
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
+use burn::tensor::TensorData;
 
 use crate::{Decoder, Encoder, TokenizerConfigError, VectorQuantizer, VqOutput, VqTokenizerConfig};
 
@@ -93,6 +94,110 @@ impl VqTokenizer {
     /// - codes: `[batch_size, h, w]`; output: `[batch_size, image_channels, h·f, w·f]`
     pub fn decode(&self, codes: Tensor<3, Int>) -> Tensor<4> {
         self.decode_latent(self.quantize.lookup(codes))
+    }
+}
+
+/// Why code grids could not be turned into images.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DecodeImagesError {
+    /// The code array does not hold `n` grids of `h × w`, or a size is 0.
+    #[error("{len} codes do not make {n} grid(s) of {h}×{w}")]
+    Shape {
+        /// Codes given.
+        len: usize,
+        /// Grids asked for.
+        n: usize,
+        /// Grid height.
+        h: usize,
+        /// Grid width.
+        w: usize,
+    },
+    /// A code id outside the codebook.
+    #[error("code id {code} outside the codebook 0..{codebook_size}")]
+    CodeRange {
+        /// The id.
+        code: i64,
+        /// Codebook entries.
+        codebook_size: usize,
+    },
+    /// The decoder produced NaN or ±∞ (its weights overflow).
+    #[error(
+        "non-finite pixels in decoded grid {grid} ({value}); the tokenizer's decoder overflows"
+    )]
+    NonFinite {
+        /// The grid (0-based).
+        grid: usize,
+        /// The value.
+        value: f32,
+    },
+    /// The pixels could not be read back from the device.
+    #[error("reading decoded images: {0}")]
+    Readback(String),
+}
+
+impl VqTokenizer {
+    /// Code grids to 8-bit images, the reference's path back to pixels (spec §3.5): decode
+    /// (`decode`, the l2-normalised codebook rows through `post_quant_conv` and the decoder),
+    /// optionally resize to `resize_to × resize_to` with PyTorch's bicubic interpolation (the 384 →
+    /// 256 px step before FID, `par_data::interpolate_bicubic`), then
+    /// `uint8 = trunc(clamp(127.5·x + 128, 0, 255))` (`par_data::PixelImage::from_chw_signed`).
+    /// Every command that shows or scores generated images goes through here.
+    ///
+    /// # Shapes
+    ///
+    /// - codes: `[n, h, w]` row-major raster-order code ids
+    /// - output: `n` images of `h·f × w·f` (or `resize_to`) pixels, `image_channels` channels
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeImagesError`] for a wrong shape, an id outside the codebook, non-finite pixels.
+    pub fn decode_images(
+        &self,
+        codes: &[i64],
+        n: usize,
+        h: usize,
+        w: usize,
+        batch_size: usize,
+        resize_to: Option<usize>,
+    ) -> Result<Vec<par_data::PixelImage>, DecodeImagesError> {
+        if n == 0 || h == 0 || w == 0 || codes.len() != n * h * w || resize_to == Some(0) {
+            return Err(DecodeImagesError::Shape { len: codes.len(), n, h, w });
+        }
+        let k = self.config.codebook_size;
+        if let Some(&code) = codes.iter().find(|&&c| c < 0 || c as usize >= k) {
+            return Err(DecodeImagesError::CodeRange { code, codebook_size: k });
+        }
+        let device = self.post_quant_conv.weight.device();
+        let f = self.config.downsample_factor();
+        let (c, ih, iw) = (self.config.image_channels, h * f, w * f);
+        let mut images = Vec::with_capacity(n);
+        for start in (0..n).step_by(batch_size.max(1)) {
+            let b = batch_size.max(1).min(n - start);
+            let part = codes[start * h * w..(start + b) * h * w].to_vec();
+            let grid = Tensor::<3, Int>::from_data(TensorData::new(part, [b, h, w]), &device);
+            let pixels = self
+                .decode(grid)
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .map_err(|e| DecodeImagesError::Readback(format!("{e:?}")))?;
+            if let Some(i) = pixels.iter().position(|x| !x.is_finite()) {
+                return Err(DecodeImagesError::NonFinite {
+                    grid: start + i / (c * ih * iw),
+                    value: pixels[i],
+                });
+            }
+            for one in pixels.chunks(c * ih * iw) {
+                images.push(match resize_to {
+                    Some(side) if (side, side) != (ih, iw) => {
+                        let resized = par_data::interpolate_bicubic(one, c, ih, iw, side, side);
+                        par_data::PixelImage::from_chw_signed(&resized, c, side, side)
+                    }
+                    _ => par_data::PixelImage::from_chw_signed(one, c, ih, iw),
+                });
+            }
+        }
+        Ok(images)
     }
 }
 

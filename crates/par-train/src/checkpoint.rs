@@ -181,8 +181,8 @@ pub fn device_dtype(device: &Device) -> String {
 ///
 /// # Errors
 ///
-/// [`TrainError::NonFinite`] naming the first such weight.
-pub(crate) fn finite_weights(
+/// [`TrainError::NonFinite`] naming the first such weight and the last checkpoint (if any).
+pub fn finite_weights(
     weights: &par_store::StateDict,
     step: usize,
     last_checkpoint: Option<usize>,

@@ -5,7 +5,6 @@
 #![warn(missing_docs)]
 
 pub mod checkpoint;
-pub mod classifier;
 mod error;
 pub mod grad;
 pub mod module_state;

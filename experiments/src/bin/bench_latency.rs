@@ -98,7 +98,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         for &n in &args.parallel {
             let config = preset.config(grid, n);
             config.validate()?;
-            let steps = config.region_grid()?.num_steps();
+            let steps = config.schedule()?.num_steps();
             let model = config.init(&device)?;
             let engine = backend.decodes_on_host().then(|| par_cpu::CpuDecoder::new(&model));
             let run_once = |classes: &[usize]| -> anyhow::Result<f64> {

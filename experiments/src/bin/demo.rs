@@ -15,18 +15,16 @@ use std::sync::atomic::Ordering;
 
 use anyhow::Context;
 use burn::module::Module;
-use burn::prelude::*;
-use burn::tensor::TensorData;
 use clap::Parser;
 use experiments::plot::{Curve, loss_png};
 use experiments::{progress_bar, stop_flag, write_atomic};
 use par_app::{InputResult, OutputDir};
 use par_data::{CodeStore, IdxImages, IdxSplit, ImageSet, PixelImage};
 use par_device::DeviceArgs;
+use par_eval::classifier::{Classifier, train_classifier};
 use par_model::Preset;
 use par_sample::SampleConfig;
 use par_tokenizer::{TokenizerPreset, VqTokenizer};
-use par_train::classifier::{Classifier, train_classifier};
 use par_train::module_state::{restore, snapshot};
 use par_train::par::{CodeDataset, ParTrainConfig, train_par};
 use par_train::tokenize::{OutputFormat, Source, TokenizeSettings, tokenize};
@@ -78,6 +76,10 @@ struct Args {
     /// Top-k filter of the sampler (0 = off).
     #[arg(long, default_value_t = 2)]
     top_k: usize,
+    /// Code grid side: 16 (2×2 pixels per code, `vq-tiny-16`) or 8 (4×4 pixels per code, the same
+    /// tokenizer with one more down-sampling level).
+    #[arg(long, default_value_t = 16)]
+    grid: usize,
     /// Tokenizer codebook entries. Small on purpose: at 2×2 pixels per code a large codebook
     /// spreads the black background over many near-identical codes, and the transformer then
     /// spends the CPU budget on that noise (256 entries: 3.2 nats of per-position entropy, 16:
@@ -141,21 +143,14 @@ fn decimal(x: f32) -> f64 {
     x.to_string().parse().unwrap_or(f64::NAN)
 }
 
-/// Decodes raster code grids (`[n·256]` ids, 16×16 each) to 32 px gray tiles.
+/// Decodes raster code grids (`[n·grid²]` ids) to 32 px gray tiles.
 fn decode_tiles(
     tok: &VqTokenizer,
+    grid: usize,
     raster: Vec<i64>,
-    device: &Device,
 ) -> anyhow::Result<Vec<PixelImage>> {
-    let n = raster.len() / 256;
-    let codes = Tensor::<3, Int>::from_data(TensorData::new(raster, [n, 16, 16]), device);
-    let pixels = tok
-        .decode(codes)
-        .clamp(-1.0, 1.0)
-        .into_data()
-        .try_into_vec_as::<f32>()
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    Ok(pixels.chunks(32 * 32).map(|v| PixelImage::from_chw_signed(v, 1, 32, 32)).collect())
+    let n = raster.len() / (grid * grid);
+    Ok(tok.decode_images(&raster, n, grid, grid, 64, None)?)
 }
 
 fn stage(name: &str) {
@@ -197,7 +192,15 @@ fn run(args: Args) -> anyhow::Result<()> {
     let train_images =
         args.train_images.unwrap_or(if smoke { 256 } else { 8000 }).min(train_idx.len());
     let val_images = if smoke { 64 } else { 256 }.min(test_idx.len());
-    let tokenizer = TokenizerPreset::VqTiny16.config().with_codebook_size(args.codebook_size);
+    let grid = args.grid;
+    if grid != 8 && grid != 16 {
+        par_app::invalid!("--grid must be 8 or 16 (got {grid})");
+    }
+    let tokens = grid * grid;
+    let mut tokenizer = TokenizerPreset::VqTiny16.config().with_codebook_size(args.codebook_size);
+    if grid == 8 {
+        tokenizer = tokenizer.with_channel_mult(vec![1, 2, 4]);
+    }
     let tokenizer_train = VqTrainConfig::new()
         .with_steps(args.tokenizer_steps.unwrap_or(if smoke { 4 } else { 150 }))
         .with_batch_size(if smoke { 8 } else { 32 })
@@ -205,7 +208,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         .with_checkpoint_every(250)
         .with_seed(args.seed);
     let model = Preset::GptSmall
-        .config(16, 4)
+        .config(grid, 4)
         .with_vocab_size(tokenizer.codebook_size)
         .with_num_classes(10)
         .with_token_dropout(args.dropout)
@@ -239,7 +242,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         tokenizer_train: tokenizer_train.clone(),
         model: model.clone(),
         par_train: par_train.clone(),
-        per_class: args.per_class.unwrap_or(if smoke { 2 } else { 8 }),
+        per_class: args.per_class.unwrap_or(if smoke { 4 } else { 32 }),
         cfg_scale: args.cfg_scale,
         temperature: args.temperature,
         top_k: args.top_k,
@@ -303,7 +306,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 eprintln!(
                     "the demo in {} is already finished: {:.1} % of the samples classified as their class; nothing to do",
                     out.display(),
-                    100.0 * report["class_fidelity"]["overall"].as_f64().unwrap_or(f64::NAN)
+                    100.0 * report["class_fidelity"].as_f64().unwrap_or(f64::NAN)
                 );
                 output.keep();
                 return Ok(());
@@ -448,7 +451,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     };
     loss_png(
         &out.join("loss.png"),
-        "PAR-4x on Fashion-MNIST codes (16x16 grid)",
+        &format!("PAR-4x on Fashion-MNIST codes ({grid}x{grid} grid)"),
         "step",
         &[
             Curve {
@@ -472,13 +475,39 @@ fn run(args: Args) -> anyhow::Result<()> {
     let grids =
         par_app::sample_codes(args.device.sampling_backend()?, &par_model, &classes, &sample)?;
     let sample_seconds = t0.elapsed().as_secs_f64();
-    let tiles = decode_tiles(&tok, grids.iter().flatten().map(|&c| c as i64).collect(), &device)?;
-    write_atomic(&out.join("samples.png"), &PixelImage::grid(&tiles, per_class, 2, 255).to_png()?)?;
+    let tiles = decode_tiles(&tok, grid, grids.iter().flatten().map(|&c| c as i64).collect())?;
+    // A labelled row per class (its first 8 samples), tiles enlarged 3× (nearest neighbour).
+    let rows: Vec<(String, Vec<PixelImage>)> = CLASSES
+        .iter()
+        .enumerate()
+        .map(|(c, name)| {
+            let first = c * per_class;
+            (name.to_string(), tiles[first..first + per_class.min(8)].to_vec())
+        })
+        .collect();
+    par_app::plot::labelled_grid_png(
+        &out.join("samples.png"),
+        &format!(
+            "PAR-4x samples, guidance {}, {} steps per image",
+            decimal(args.cfg_scale),
+            par_model.schedule().num_steps()
+        ),
+        &rows,
+        3,
+    )?;
 
     // ---- scores
     stage("scores");
     let sampled = ImageSet::from_images(&tiles, classes.iter().map(|&c| c as u32).collect());
     let predicted = classifier.predict(&sampled, &device);
+    // FD-FMNIST and precision/recall against the embedded Fashion-MNIST test subset (real images).
+    let quality = par_eval::evaluate(
+        &classifier,
+        &sampled,
+        true,
+        &par_eval::images::fashion_mnist_test(),
+        &device,
+    )?;
     let mut per_class_fidelity = serde_json::Map::new();
     for (c, name) in CLASSES.iter().enumerate() {
         let hits =
@@ -495,18 +524,23 @@ fn run(args: Args) -> anyhow::Result<()> {
     let held_out = val_codes.eval_batch(0..val_codes.len(), order);
     let raster: Vec<i64> = held_out
         .tokens
-        .chunks(256)
-        .flat_map(|t| order.unpermute(t).expect("256 tokens per image"))
+        .chunks(tokens)
+        .flat_map(|t| order.unpermute(t).expect("grid² tokens per image"))
         .collect();
     let reconstructed = ImageSet::from_images(
-        &decode_tiles(&tok, raster, &device)?,
+        &decode_tiles(&tok, grid, raster)?,
         held_out.classes.iter().map(|&c| c as u32).collect(),
     );
     let reconstruction_accuracy = classifier.accuracy(&reconstructed, &device);
-    let steps_per_image = par_model.schedule().grid().num_steps();
+    let steps_per_image = par_model.schedule().num_steps();
     let report = serde_json::json!({
         "classifier_test_accuracy": classifier_accuracy,
-        "class_fidelity": { "overall": overall, "per_class": per_class_fidelity },
+        "class_fidelity": overall,
+        "class_fidelity_per_class": per_class_fidelity,
+        "fd_fmnist": quality.fd_fmnist,
+        "precision": quality.precision,
+        "recall": quality.recall,
+        "reference_images": quality.reference_images,
         "classifier_accuracy_on_reconstructions": reconstruction_accuracy,
         "tokenizer": { "held_out": tok_report.held_out, "steps": tok_report.steps, "final": tok_report.history.last() },
         "par": {
@@ -524,20 +558,24 @@ fn run(args: Args) -> anyhow::Result<()> {
             "temperature": decimal(args.temperature),
             "top_k": args.top_k,
             "steps_per_image": steps_per_image,
-            "raster_steps_per_image": 256,
+            "raster_steps_per_image": tokens,
             "seconds": sample_seconds,
             "seconds_per_image": sample_seconds / classes.len() as f64,
-            "tokens_per_second": (classes.len() * 256) as f64 / sample_seconds,
+            "tokens_per_second": (classes.len() * tokens) as f64 / sample_seconds,
         },
         "wall_seconds": t_start.elapsed().as_secs_f64(),
     });
     write_atomic(&out.join("report.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
     eprintln!(
-        "\nsamples classified as their class: {:.1} % (classifier test accuracy {:.1} %, on the tokenizer's reconstructions {:.1} %); {} decode steps per image instead of 256, {:.3} s per image; {} → samples.png, reconstructions.png, loss.png, report.json",
+        "\nsamples classified as their class: {:.1} % (classifier test accuracy {:.1} %, on the tokenizer's reconstructions {:.1} %); FD-FMNIST {:.2}, precision {:.3}, recall {:.3}; {} decode steps per image instead of {}, {:.3} s per image; {} → samples.png, reconstructions.png, loss.png, report.json",
         100.0 * overall,
         100.0 * classifier_accuracy,
         100.0 * reconstruction_accuracy,
+        quality.fd_fmnist,
+        quality.precision,
+        quality.recall,
         steps_per_image,
+        tokens,
         sample_seconds / classes.len() as f64,
         out.display()
     );

@@ -11,7 +11,7 @@ use clap::Parser;
 use experiments::{progress_bar, write_atomic};
 use par_data::{IdxImages, IdxSplit, ImageSet};
 use par_device::DeviceArgs;
-use par_train::classifier::train_classifier;
+use par_eval::classifier::train_classifier;
 use par_train::module_state::snapshot;
 
 #[derive(Parser)]

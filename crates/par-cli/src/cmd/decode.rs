@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use burn::prelude::*;
-use burn::tensor::TensorData;
 use par_app::{InputResult, OutputFile, invalid};
+use par_data::PixelImage;
 use par_device::DeviceArgs;
 use par_tokenizer::{TokenizerPreset, VqTokenizer, VqTokenizerConfig};
 
@@ -31,11 +31,6 @@ pub struct DecodeArgs {
     batch_size: usize,
     #[command(flatten)]
     device: DeviceArgs,
-}
-
-/// `uint8 = trunc(clamp(127.5·x + 128, 0, 255))` (spec §3.5, the reference's conversion).
-fn to_u8(x: f32) -> u8 {
-    (127.5 * x + 128.0).clamp(0.0, 255.0) as u8
 }
 
 /// The tokenizer flags shared by `par tokenize` and `par decode`.
@@ -113,50 +108,12 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<()> {
             config.codebook_size
         );
     }
-    let f = config.downsample_factor();
-    let (ih, iw, ch) = (h * f, w * f, config.image_channels);
-    let mut images = Vec::with_capacity(batch * ch * ih * iw);
-    let step = args.batch_size;
-    for start in (0..batch).step_by(step) {
-        let b = step.min(batch - start);
-        let part = codes.values[start * h * w..(start + b) * h * w].to_vec();
-        let grid = Tensor::<3, Int>::from_data(TensorData::new(part, [b, h, w]), &device);
-        let pixels = model
-            .decode(grid)
-            .into_data()
-            .try_into_vec_as::<f32>()
-            .map_err(|e| anyhow::anyhow!("reading images: {e:?}"))?;
-        if let Some(i) = pixels.iter().position(|x| !x.is_finite()) {
-            anyhow::bail!(
-                "non-finite pixels in the decoded grid {} ({}); the tokenizer's decoder overflows",
-                start + i / (ch * ih * iw),
-                pixels[i]
-            );
-        }
-        images.extend(pixels);
-    }
+    let images = model.decode_images(&codes.values, batch, h, w, args.batch_size, None)?;
+    let (iw, ih) = (images[0].width, images[0].height);
     let columns =
         args.columns.unwrap_or_else(|| batch.isqrt() + usize::from(batch.isqrt().pow(2) < batch));
     let rows = batch.div_ceil(columns);
-    let mut canvas = image::RgbImage::new((columns * iw) as u32, (rows * ih) as u32);
-    for i in 0..batch {
-        let (ox, oy) = ((i % columns) * iw, (i / columns) * ih);
-        for y in 0..ih {
-            for x in 0..iw {
-                let at = |c: usize| images[((i * ch + c) * ih + y) * iw + x];
-                let rgb = if ch == 1 {
-                    [to_u8(at(0)); 3]
-                } else {
-                    [to_u8(at(0)), to_u8(at(1)), to_u8(at(2))]
-                };
-                canvas.put_pixel((ox + x) as u32, (oy + y) as u32, image::Rgb(rgb));
-            }
-        }
-    }
-    let mut png = Vec::new();
-    canvas
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .context("encoding PNG")?;
+    let png = PixelImage::grid(&images, columns, 0, 0).to_png().context("encoding PNG")?;
     out.write(&png)?;
     eprintln!(
         "decoded {batch} grid(s) of {h}×{w} codes → {} ({columns}×{rows} images of {iw}×{ih})",

@@ -10,7 +10,7 @@ use par_entropy::maps::{IncreaseMap, default_references, increase_map, reference
 use par_entropy::mlp::MlpOptions;
 use par_entropy::synthetic::gaussian_self_check;
 use par_entropy::{EntropyOptions, Moments};
-use par_order::{Arrangement, ParSchedule, RegionGrid};
+use par_order::{Arrangement, ParSchedule, RegionGrid, ScheduleVariant};
 
 use super::decode::TokenizerArgs;
 use super::order::Format;
@@ -227,7 +227,11 @@ pub fn run(args: &EntropyArgs) -> anyhow::Result<()> {
     if let Some(&r) = references.iter().find(|&&r| r >= tokens) {
         invalid!("--references: position {r} is outside the {h}×{w} grid");
     }
-    let schedule = ParSchedule::new(RegionGrid::image(h, args.parallel)?);
+    let grid = RegionGrid::image(h, args.parallel)?;
+    let groups = |arrangement| {
+        let variant = ScheduleVariant { arrangement, ..ScheduleVariant::par() };
+        ParSchedule::with_variant(grid, variant).generation_groups()
+    };
     let marginal: Vec<f64> = (0..tokens)
         .map(|i| moments.conditional_entropy(i, &[], &options))
         .collect::<Result<_, _>>()?;
@@ -236,9 +240,8 @@ pub fn run(args: &EntropyArgs) -> anyhow::Result<()> {
         .map(|&r| reference_map(&moments, r, &options).map(|m| (r, m)))
         .collect::<Result<_, _>>()?;
     let t11 = t0.elapsed().as_secs_f64();
-    let par = increase_map(&moments, &schedule.generation_groups(Arrangement::Regions), &options)?;
-    let raster =
-        increase_map(&moments, &schedule.generation_groups(Arrangement::Raster), &options)?;
+    let par = increase_map(&moments, &groups(Arrangement::Regions), &options)?;
+    let raster = increase_map(&moments, &groups(Arrangement::Raster), &options)?;
     let seconds = t0.elapsed().as_secs_f64();
 
     std::fs::create_dir_all(out.path()).input()?;

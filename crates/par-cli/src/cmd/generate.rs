@@ -23,7 +23,10 @@ pub struct GenerateArgs {
     /// Classifier-free guidance scale (≤ 1: off).
     #[arg(long, default_value_t = 1.5)]
     cfg_scale: f32,
-    /// Guidance only on the first K decode steps.
+    /// Guidance only on the first K decode steps (the prefill is step 0), counting every step.
+    /// Upstream's `--cfg-interval u` counts the steps of the sequential phase but the tokens of
+    /// the parallel phase, restarting at 0: for u ≥ n − 2 it equals K = n + ⌊u/n⌋ + 1 here; for
+    /// u < n − 2 upstream guides a non-contiguous set of steps, which has no equivalent.
     #[arg(long)]
     cfg_interval: Option<usize>,
     /// Softmax temperature.

@@ -9,7 +9,7 @@ use par_app::InputResult;
 use par_model::{ParTransformer, ParTransformerConfig, Preset};
 
 /// Which model to build or load.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct ModelArgs {
     /// A named model size.
     #[arg(long, value_enum, conflicts_with = "model_config")]
@@ -18,7 +18,8 @@ pub struct ModelArgs {
     /// `par model-info --format json`; fields left out take their defaults (GPT-B, n = 4, 16×16).
     #[arg(long)]
     pub model_config: Option<PathBuf>,
-    /// Parallel degree n (1 = LlamaGen, 4, 16) [default: the checkpoint's stored config, else 4].
+    /// Parallel degree n (1 = LlamaGen, 4, 16) [default: read from the checkpoint (its
+    /// transition-token table has n − 1 rows); given, it must match the checkpoint].
     #[arg(long)]
     pub parallel: Option<usize>,
     /// Tokens per side of the code grid, 16 for 256 px, 24 for 384 px [default: the checkpoint's
@@ -74,13 +75,26 @@ impl ModelArgs {
         }
         let state = par_model::StateDict::read(checkpoint).input()?;
         state.expect_kind(par_model::CheckpointKind::Model)?;
-        let config = match given {
+        // The parallel degree the weights were trained for: n − 1 transition-token rows.
+        let trained = state
+            .tensors
+            .get("spe_tok_embeddings.special_embeddings.weight")
+            .map_or(1, |t| t.shape.first().copied().unwrap_or(0) + 1);
+        if let Some(n) = self.parallel.filter(|&n| n != trained) {
+            par_app::invalid!(
+                "--parallel {n} does not match {}: it holds a PAR-{trained}× model ({} transition tokens); drop --parallel or pass --parallel {trained}",
+                checkpoint.display(),
+                trained - 1
+            );
+        }
+        let mut config = match given {
             Some(c) => c,
             None => self.apply_overrides(
                 par_model::stored_config(&state)?
                     .ok_or(par_model::CheckpointError::NoConfig { path: checkpoint.into() })?,
             ),
         };
+        config.parallel = trained;
         config.validate()?;
         ParTransformer::from_state_dict(&config, &state, device).input()
     }

@@ -40,7 +40,7 @@ pub fn run(args: &ModelInfoArgs) -> anyhow::Result<()> {
                 "weight_bytes_f32": config.weight_bytes(4),
                 "ffn_hidden": config.ffn_hidden(),
                 "head_dim": config.head_dim(),
-                "decode_steps": config.region_grid()?.num_steps(),
+                "decode_steps": config.schedule()?.num_steps(),
                 "config": config,
             });
             println!("{}", serde_json::to_string_pretty(&report)?);
@@ -55,7 +55,7 @@ pub fn run(args: &ModelInfoArgs) -> anyhow::Result<()> {
                 config.n_heads,
                 config.d_model,
                 config.ffn_hidden(),
-                config.region_grid()?.num_steps(),
+                config.schedule()?.num_steps(),
                 args.grid,
                 args.grid,
                 args.parallel

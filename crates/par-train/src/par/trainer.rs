@@ -14,7 +14,7 @@ use burn::tensor::{DType, TensorData};
 use burn_train::TrainStep;
 use indicatif::ProgressBar;
 use par_model::{ParTransformer, ParTransformerConfig, TransformerInput};
-use par_order::{RegionGrid, TokenOrder};
+use par_order::TokenOrder;
 use serde::{Deserialize, Serialize};
 
 use super::data::{CodeBatch, CodeDataset, mix};
@@ -483,10 +483,9 @@ fn train_par_in(
         }
     }
     let fingerprint = [train.fingerprint(), val.fingerprint()];
-    let order = TokenOrder::new(
-        RegionGrid::image(model_cfg.grid_size, model_cfg.parallel)
-            .map_err(|e| TrainError::Config(e.to_string()))?,
-    );
+    // The token order of the model's schedule (PAR, or the raster order of an ablation).
+    let order =
+        model_cfg.schedule().map_err(|e| TrainError::Config(e.to_string()))?.order().clone();
     let total = cfg.total_steps(train.len());
     let dtype = checkpoint::device_dtype(&devices[0]);
     let resumed = checkpoint::resume_state::<State>(run, resume, |s| s.step)?;

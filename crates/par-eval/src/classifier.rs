@@ -1,5 +1,6 @@
-//! A small Fashion-MNIST classifier (Burn CNN) that scores generated samples: the demo reports
-//! the fraction of samples classified as the class they were generated for.
+//! A small Fashion-MNIST classifier (Burn CNN) that scores generated samples: the fraction
+//! classified as the class they were generated for, and its penultimate features for the
+//! Fréchet distance and precision/recall (FD-FMNIST, [`crate::metrics`]).
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -14,8 +15,13 @@ use burn::tensor::activation::relu;
 use indicatif::ProgressBar;
 use par_data::ImageSet;
 
-use crate::TrainError;
-use crate::plan::BatchPlan;
+use par_train::TrainError;
+use par_train::plan::BatchPlan;
+
+/// Width of [`Classifier::penultimate`].
+pub const FEATURES: usize = 96;
+
+static EMBEDDED: &[u8] = include_bytes!("../../../data/classifier/fashion_cnn.safetensors");
 
 /// conv 3×3 (1→32) → BatchNorm → ReLU → max-pool 2 → conv 3×3 (32→64) → BatchNorm → ReLU →
 /// max-pool 2 → linear (64·8·8 → 96) → ReLU → dropout 0.2 → linear (96 → 10), on 32×32
@@ -58,11 +64,50 @@ impl Classifier {
     ///
     /// - images: `[batch, 1, 32, 32]`; output `[batch, classes]`
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        self.fc2.forward(self.dropout.forward(self.penultimate(images)))
+    }
+
+    /// The penultimate layer (after `fc1` and its ReLU): the features FD-FMNIST and
+    /// precision/recall are computed in, 96 per image.
+    ///
+    /// # Shapes
+    ///
+    /// - images: `[batch, 1, 32, 32]`; output `[batch, 96]`
+    pub fn penultimate(&self, images: Tensor<4>) -> Tensor<2> {
         let x = self.pool.forward(relu(self.norm1.forward(self.conv1.forward(images))));
         let x = self.pool.forward(relu(self.norm2.forward(self.conv2.forward(x))));
         let [b, c, h, w] = x.dims();
-        let x = self.dropout.forward(relu(self.fc1.forward(x.reshape([b, c * h * w]))));
-        self.fc2.forward(x)
+        relu(self.fc1.forward(x.reshape([b, c * h * w])))
+    }
+
+    /// Penultimate features of every image of `set` (no dropout), `[len, 96]` row-major.
+    ///
+    /// # Panics
+    ///
+    /// If the set's images are not 32×32 gray (the callers convert them first).
+    pub fn features(&self, set: &ImageSet, device: &Device) -> Vec<f32> {
+        assert!(set.size == 32 && set.channels == 1, "the classifier reads 32×32 gray images");
+        let model = self.valid();
+        let all: Vec<usize> = (0..set.len()).collect();
+        let mut out = Vec::with_capacity(set.len() * FEATURES);
+        for chunk in all.chunks(256) {
+            let f = model.penultimate(images(set, chunk, device));
+            out.extend(f.into_data().try_into_vec_as::<f32>().expect("f32 features"));
+        }
+        out
+    }
+
+    /// The classifier trained once on the full Fashion-MNIST training set (91.3 % test accuracy,
+    /// `data/classifier/`), compiled into the binary so every command has it.
+    ///
+    /// # Panics
+    ///
+    /// Never for the embedded file (tested).
+    pub fn embedded(device: &Device) -> Self {
+        let state = par_store::StateDict::from_safetensors_bytes(EMBEDDED, "embedded classifier")
+            .expect("the embedded classifier weights read");
+        par_train::module_state::restore(Classifier::new(10, device), &state)
+            .expect("the embedded classifier matches its architecture")
     }
 
     /// Predicted class of each image (no dropout).
@@ -168,14 +213,18 @@ pub fn train_classifier_with(
             });
         }
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let lr =
-            crate::par::WarmupCosine { base_lr: lr, warmup_steps: 0, total_steps: steps }.lr(step);
+        let lr = par_train::par::WarmupCosine { base_lr: lr, warmup_steps: 0, total_steps: steps }
+            .lr(step);
         model = optim.step(lr, model, grads);
         progress.inc(1);
     }
     let model = model.valid();
     // The last update can overflow without a later loss to show it.
-    crate::checkpoint::finite_weights(&crate::module_state::snapshot(&model)?, steps, None)?;
+    par_train::checkpoint::finite_weights(
+        &par_train::module_state::snapshot(&model)?,
+        steps,
+        None,
+    )?;
     Ok(model)
 }
 

@@ -1,0 +1,80 @@
+//! Quality of generated image sets on Fashion-MNIST (`par eval`, the demo, the ablation):
+//!
+//! - [`classifier`]: the Fashion-MNIST CNN (embedded weights), its class predictions and its
+//!   96-d penultimate features;
+//! - [`metrics`]: the Fréchet distance of Gaussian fits in those features — **FD-FMNIST**, the
+//!   FID formula in a Fashion-MNIST classifier's features, *not* Inception FID — and the k-NN
+//!   precision/recall of Kynkäänniemi et al. (2019, k = 3);
+//! - [`images`]: image sets from a folder of PNGs (as `par sample` writes them, class in the name),
+//!   an ADM `.npz` or IDX files;
+//! - [`evaluate`]: all of it against a reference set, as one [`Report`].
+#![warn(missing_docs)]
+
+pub mod classifier;
+pub mod images;
+pub mod metrics;
+
+use burn::prelude::Device;
+use par_data::ImageSet;
+
+pub use classifier::Classifier;
+
+/// Why an evaluation could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// An image set that cannot be read (names the file or folder).
+    #[error(transparent)]
+    Data(#[from] par_data::DataError),
+    /// Sizes or counts that do not allow the measurement.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The quality of one image set against a reference set.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Report {
+    /// Fréchet distance in the classifier's penultimate features (FD-FMNIST).
+    pub fd_fmnist: f64,
+    /// Fraction of generated images inside the reference manifold (k = 3).
+    pub precision: f64,
+    /// Fraction of reference images inside the generated manifold (k = 3).
+    pub recall: f64,
+    /// Fraction of images the classifier assigns the class they carry; `None` when they carry
+    /// none.
+    pub class_accuracy: Option<f64>,
+    /// Images evaluated.
+    pub images: usize,
+    /// Reference images.
+    pub reference_images: usize,
+}
+
+/// Neighbours of the precision/recall manifolds (Kynkäänniemi et al. use k = 3).
+pub const K_NEAREST: usize = 3;
+
+/// Evaluates `images` (32×32 gray, labels when `labelled`) against `reference` with
+/// `classifier`.
+///
+/// # Errors
+///
+/// [`EvalError::Invalid`] for sets too small for the statistics (at least 4 images each).
+pub fn evaluate(
+    classifier: &Classifier,
+    images: &ImageSet,
+    labelled: bool,
+    reference: &ImageSet,
+    device: &Device,
+) -> Result<Report, EvalError> {
+    let (a, b) = (classifier.features(images, device), classifier.features(reference, device));
+    let dim = classifier::FEATURES;
+    let fd_fmnist = metrics::frechet_distance(&a, &b, dim)?;
+    let (precision, recall) = metrics::precision_recall(&b, &a, dim, K_NEAREST)?;
+    let class_accuracy = labelled.then(|| classifier.accuracy(images, device));
+    Ok(Report {
+        fd_fmnist,
+        precision,
+        recall,
+        class_accuracy,
+        images: images.len(),
+        reference_images: reference.len(),
+    })
+}
