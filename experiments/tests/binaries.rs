@@ -31,8 +31,9 @@ fn demo_smoke_writes_every_artifact() {
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(
-        report["sampling"]["steps_per_image"], 67,
-        "PAR-4× on 16×16: 67 steps instead of 256"
+        (&report["sampling"]["steps_per_image"], &report["sampling"]["raster_steps_per_image"]),
+        (&serde_json::json!(19), &serde_json::json!(64)),
+        "PAR-4× on the default 8×8 grid: 19 steps instead of 64"
     );
     assert_eq!(report["sampling"]["images"], 40);
     assert!(report["class_fidelity_per_class"].as_object().unwrap().len() == 10);
@@ -43,6 +44,10 @@ fn demo_smoke_writes_every_artifact() {
     }
     let ceiling = report["classifier_accuracy_on_reconstructions"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&ceiling), "{ceiling}");
+    for key in ["fd_fmnist", "precision", "recall"] {
+        let v = report["reconstructions"][key].as_f64().unwrap();
+        assert!(v.is_finite(), "reconstructions {key}: {v}");
+    }
     assert_eq!(report["sampling"]["top_k"], 2);
     assert!((report["sampling"]["temperature"].as_f64().unwrap() - 0.8).abs() < 1e-6);
     assert!(
@@ -94,7 +99,17 @@ fn demo_smoke_writes_every_artifact() {
     assert!(stderr(&o).contains("nothing to resume"), "{}", stderr(&o));
     assert!(!dir.path().join("nothing").exists());
 
-    // The Table 4 ablation on the smoke demo's codes: every variant trains, samples and is scored.
+    // The Table 4 ablation on a 16×16-grid smoke demo's codes (where 16× is fewer steps than 4×):
+    // every variant trains, samples and is scored.
+    let out = dir.path().join("demo16");
+    let o = Command::new(env!("CARGO_BIN_EXE_demo"))
+        .args(["--smoke", "--grid", "16", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["sampling"]["steps_per_image"], 67, "PAR-4× on 16×16: 67 steps, not 256");
     let ablation = dir.path().join("ablation");
     let run_ablation = |extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_ablation_parallel"))
@@ -126,8 +141,13 @@ fn demo_smoke_writes_every_artifact() {
         ]
     );
     for r in rows {
-        for key in ["class_fidelity", "fd_fmnist", "precision", "recall", "seconds_per_image"] {
-            assert!(r[key].as_f64().unwrap().is_finite(), "{}: {key} {}", r["variant"], r[key]);
+        for key in ["class_fidelity", "precision", "recall"] {
+            let v = r[key].as_f64().unwrap_or(f64::NAN);
+            assert!((0.0..=1.0).contains(&v), "{}: {key} {}", r["variant"], r[key]);
+        }
+        for key in ["fd_fmnist", "seconds_per_image"] {
+            let v = r[key].as_f64().unwrap_or(f64::NAN);
+            assert!(v >= 0.0 && v.is_finite(), "{}: {key} {}", r["variant"], r[key]);
         }
         assert_eq!(r["training_steps"], 2, "{}", r["variant"]);
     }
@@ -135,9 +155,22 @@ fn demo_smoke_writes_every_artifact() {
     assert!(md.contains("| causal-group-4x | 4 | 67 |"), "{md}");
     let picture = image::open(ablation.join("ablation.png")).unwrap();
     assert!(picture.height() >= 6 * 96 && picture.width() >= 10 * 96);
-    // A second run into the same folder is refused; --resume reuses every finished variant.
+    // A second run into the same folder is refused; --resume reuses every finished variant: no
+    // model is trained again and the scores are the cached ones.
     let o = run_ablation(&[]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let weights = ablation.join("raster-1x/train/model.safetensors");
+    let modified = std::fs::metadata(&weights).unwrap().modified().unwrap();
+    let scores = |t: &serde_json::Value| -> Vec<(String, String)> {
+        let rows = t["rows"].as_array().unwrap();
+        rows.iter().map(|r| (r["variant"].to_string(), r["fd_fmnist"].to_string())).collect()
+    };
+    let o = run_ablation(&["--resume"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let again: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ablation.join("ablation.json")).unwrap()).unwrap();
+    assert_eq!(scores(&again), scores(&table));
+    assert_eq!(std::fs::metadata(&weights).unwrap().modified().unwrap(), modified, "retrained");
     let o = run_ablation(&["--resume", "--variants", "par-4x,bogus"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("bogus"), "{}", stderr(&o));

@@ -225,7 +225,9 @@ pub fn labelled_grid_png(
     );
     register_font();
     let gap = 4usize;
-    let label_w = 150usize;
+    // DejaVu Sans Mono at 14 px: 8.4 px per character (the longest label fits).
+    let longest = rows.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(0);
+    let label_w = 150usize.max(16 + longest * 9);
     let columns = rows.iter().map(|(_, r)| r.len()).max().unwrap_or(1).max(1);
     let (w, h) = (
         (label_w + columns * (tw + gap) + gap) as u32,

@@ -531,6 +531,7 @@ fn sample_writes_images_grid_and_npz_and_resumes_to_identical_files() {
     // Other settings on a started job are refused.
     let o = run(&b, &["--cfg-scale", "3"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("other settings"), "{}", stderr(&o));
     // A --parallel that does not match the checkpoint is refused.
     let o = run(&dir.path().join("c"), &["--parallel", "16"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
@@ -539,6 +540,7 @@ fn sample_writes_images_grid_and_npz_and_resumes_to_identical_files() {
     let z = dir.path().join("z");
     let o = run(&z, &["--image-size", "16", "--classes", "1,2", "--per-class", "0"]);
     assert_eq!(o.status.code(), Some(2), "--classes and --per-class conflict: {}", stderr(&o));
+    assert!(!z.exists());
     let mut args = vec![
         "sample",
         "--checkpoint",

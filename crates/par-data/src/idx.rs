@@ -88,6 +88,9 @@ fn parse_idx(path: &Path, bytes: Vec<u8>, rank: usize) -> Result<(Vec<usize>, Ve
         .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
         .collect();
     let header = 4 + 4 * rank;
+    if rank > 1 && dims[1..].contains(&0) {
+        return Err(bad(format!("dimensions {dims:?}: items of zero size")));
+    }
     let Some(expected) = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) else {
         return Err(bad(format!("dimensions {dims:?} overflow")));
     };
@@ -145,7 +148,8 @@ impl IdxImages {
     }
 
     /// Reads one IDX image file (`…images-idx3-ubyte[.gz]`) and, when a sibling file of the same
-    /// name with `labels-idx1` in place of `images-idx3` exists, its labels (`None` otherwise).
+    /// name with `labels-idx1` in place of `images-idx3` exists, its labels. The flag says whether
+    /// labels were found; without them every label is 0.
     ///
     /// # Errors
     ///

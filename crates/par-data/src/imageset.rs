@@ -95,4 +95,35 @@ impl ImageSet {
             labels: self.labels[..count].to_vec(),
         }
     }
+
+    /// All but the first `count` images (none if fewer): with [`ImageSet::take`], a split of one
+    /// set into two disjoint ones.
+    pub fn skip(&self, count: usize) -> Self {
+        let count = count.min(self.len());
+        let n = self.size * self.size * self.channels;
+        Self {
+            size: self.size,
+            channels: self.channels,
+            pixels: self.pixels[count * n..].to_vec(),
+            labels: self.labels[count..].to_vec(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn take_and_skip_split_a_set_into_disjoint_parts() {
+        let images: Vec<PixelImage> = (0..5u8)
+            .map(|i| PixelImage { width: 2, height: 2, channels: 1, data: vec![i; 4] })
+            .collect();
+        let set = ImageSet::from_images(&images, (10..15).collect());
+        let (head, tail) = (set.take(2), set.skip(2));
+        assert_eq!((head.labels.clone(), tail.labels.clone()), (vec![10, 11], vec![12, 13, 14]));
+        assert_eq!(tail.image(0).data, vec![2; 4]);
+        assert_eq!([head.pixels, tail.pixels].concat(), set.pixels);
+        assert!(set.skip(9).is_empty());
+    }
 }

@@ -3,6 +3,10 @@
 //! support scaled by the down-scaling factor (anti-aliasing), weights normalised then rounded to
 //! 22-bit fixed point, accumulation from `2^21`, clipping to `[0, 255]`
 //! (Pillow `libImaging/Resample.c`). The ADM centre crop depends on these exact numbers.
+//!
+//! Also PyTorch's bicubic interpolation of float images ([`interpolate_bicubic`],
+//! `F.interpolate(mode="bicubic", align_corners=False)`), which the reference uses to bring 384 px
+//! samples to 256 px for the ADM evaluator.
 
 use crate::PixelImage;
 

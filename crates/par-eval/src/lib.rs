@@ -35,9 +35,9 @@ pub enum EvalError {
 pub struct Report {
     /// Fréchet distance in the classifier's penultimate features (FD-FMNIST).
     pub fd_fmnist: f64,
-    /// Fraction of generated images inside the reference manifold (k = 3).
+    /// Fraction (in `[0, 1]`) of generated images inside the reference manifold (k = 3).
     pub precision: f64,
-    /// Fraction of reference images inside the generated manifold (k = 3).
+    /// Fraction (in `[0, 1]`) of reference images inside the generated manifold (k = 3).
     pub recall: f64,
     /// Fraction of images the classifier assigns the class they carry; `None` when they carry
     /// none.
@@ -51,12 +51,17 @@ pub struct Report {
 /// Neighbours of the precision/recall manifolds (Kynkäänniemi et al. use k = 3).
 pub const K_NEAREST: usize = 3;
 
+/// The fewest images a set may have for [`evaluate`] (`k + 1` for the k-NN balls).
+pub const MIN_IMAGES: usize = K_NEAREST + 1;
+
 /// Evaluates `images` (32×32 gray, labels when `labelled`) against `reference` with
 /// `classifier`.
 ///
 /// # Errors
 ///
-/// [`EvalError::Invalid`] for sets too small for the statistics (at least 4 images each).
+/// [`EvalError::Invalid`] for images that are not 32×32 gray (convert them with
+/// [`images::load`]'s preparation first), or sets too small for the statistics (at least
+/// [`MIN_IMAGES`] images each).
 pub fn evaluate(
     classifier: &Classifier,
     images: &ImageSet,
@@ -64,6 +69,20 @@ pub fn evaluate(
     reference: &ImageSet,
     device: &Device,
 ) -> Result<Report, EvalError> {
+    for (set, name) in [(images, "images"), (reference, "reference")] {
+        if set.size != 32 || set.channels != 1 {
+            return Err(EvalError::Invalid(format!(
+                "the {name} are {0}×{0} with {1} channel(s); the classifier reads 32×32 gray",
+                set.size, set.channels
+            )));
+        }
+        if set.len() < MIN_IMAGES {
+            return Err(EvalError::Invalid(format!(
+                "{} {name}: at least {MIN_IMAGES} are needed (precision/recall with k = {K_NEAREST})",
+                set.len()
+            )));
+        }
+    }
     let (a, b) = (classifier.features(images, device), classifier.features(reference, device));
     let dim = classifier::FEATURES;
     let fd_fmnist = metrics::frechet_distance(&a, &b, dim)?;

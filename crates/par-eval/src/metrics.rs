@@ -16,6 +16,7 @@ fn gaussian_fit(features: &[f32], dim: usize) -> Result<(Vec<f64>, Mat<f64>), Ev
             features.len()
         )));
     }
+    check_finite(features, "the")?;
     let n = features.len() / dim;
     if n < 2 {
         return Err(EvalError::Invalid(format!("{n} feature vector(s): at least 2 are needed")));
@@ -59,9 +60,15 @@ fn sqrt_psd(a: &Mat<f64>) -> Result<Mat<f64>, EvalError> {
 /// `‖μ₁ − μ₂‖² + tr(Σ₁) + tr(Σ₂) − 2·tr((Σ₁^½ Σ₂ Σ₁^½)^½)` (the FID formula; the trace of
 /// `(Σ₁Σ₂)^½` through the symmetric form, so no complex square root is needed).
 ///
+/// # Shapes
+///
+/// `a`: `[n_a, dim]`, `b`: `[n_b, dim]`, row-major f32; the result is a squared distance in the
+/// features' units (≥ 0).
+///
 /// # Errors
 ///
-/// [`EvalError::Invalid`] for fewer than 2 vectors or ragged rows.
+/// [`EvalError::Invalid`] for fewer than 2 vectors, ragged rows or non-finite features (which
+/// would otherwise score as a perfect 0).
 pub fn frechet_distance(a: &[f32], b: &[f32], dim: usize) -> Result<f64, EvalError> {
     let (mu_a, cov_a) = gaussian_fit(a, dim)?;
     let (mu_b, cov_b) = gaussian_fit(b, dim)?;
@@ -80,23 +87,19 @@ pub fn frechet_distance(a: &[f32], b: &[f32], dim: usize) -> Result<f64, EvalErr
     Ok((mean_term + trace(&cov_a) + trace(&cov_b) - 2.0 * trace_sqrt).max(0.0))
 }
 
-/// Squared distances from every row of `a` to every row of `b`.
-fn squared_distances(a: &[f32], b: &[f32], dim: usize) -> Vec<Vec<f32>> {
-    a.par_chunks(dim)
-        .map(|x| {
-            b.chunks(dim)
-                .map(|y| x.iter().zip(y).map(|(p, q)| (p - q) * (p - q)).sum::<f32>())
-                .collect()
-        })
-        .collect()
+/// Squared distance between two feature rows.
+fn squared_distance(x: &[f32], y: &[f32]) -> f32 {
+    x.iter().zip(y).map(|(p, q)| (p - q) * (p - q)).sum()
 }
 
 /// The squared distance of every row of `set` to its `k`-th nearest other row (the radius of its
-/// k-NN ball, Kynkäänniemi et al.).
+/// k-NN ball, Kynkäänniemi et al.). One row of distances at a time per thread, so memory stays
+/// `O(n)` whatever the set size (50,000 images: no 10 GB distance table).
 fn knn_radii(set: &[f32], dim: usize, k: usize) -> Vec<f32> {
-    squared_distances(set, set, dim)
-        .into_iter()
-        .map(|mut d| {
+    set.par_chunks(dim)
+        .map_init(Vec::new, |d, x| {
+            d.clear();
+            d.extend(set.chunks(dim).map(|y| squared_distance(x, y)));
             // d[i] = 0 for the point itself: the k-th nearest other point is at index k.
             d.select_nth_unstable_by(k, f32::total_cmp);
             d[k]
@@ -104,15 +107,41 @@ fn knn_radii(set: &[f32], dim: usize, k: usize) -> Vec<f32> {
         .collect()
 }
 
+/// Fraction of the rows of `points` inside at least one ball (`centres`, squared `radii`).
+fn covered(points: &[f32], centres: &[f32], radii: &[f32], dim: usize) -> f64 {
+    let inside = points
+        .par_chunks(dim)
+        .filter(|x| centres.chunks(dim).zip(radii).any(|(c, &r)| squared_distance(x, c) <= r))
+        .count();
+    inside as f64 / (points.len() / dim) as f64
+}
+
+/// The first non-finite value of a feature set, as an error naming the set.
+fn check_finite(set: &[f32], name: &str) -> Result<(), EvalError> {
+    match set.iter().position(|v| !v.is_finite()) {
+        Some(i) => Err(EvalError::Invalid(format!(
+            "{name} features hold {} at value {i}: a non-finite input",
+            set[i]
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Precision and recall of generated features against real ones (Kynkäänniemi et al. 2019): the
 /// real manifold is the union of balls around every real vector reaching its `k`-th nearest real
 /// neighbour; precision is the fraction of generated vectors inside it, recall the fraction of
 /// real vectors inside the generated manifold built the same way. Returns
-/// `(precision, recall)`.
+/// `(precision, recall)`, fractions in `[0, 1]`.
+///
+/// # Shapes
+///
+/// `real`: `[n_real, dim]`, `generated`: `[n_generated, dim]`, row-major f32. Time
+/// `O((n_real + n_generated)² · dim)`, memory `O(n_real + n_generated)`.
 ///
 /// # Errors
 ///
-/// [`EvalError::Invalid`] if either set has at most `k` vectors or rows are ragged.
+/// [`EvalError::Invalid`] if either set has at most `k` vectors, rows are ragged or a feature is
+/// not finite.
 pub fn precision_recall(
     real: &[f32],
     generated: &[f32],
@@ -128,15 +157,10 @@ pub fn precision_recall(
             "precision/recall with k = {k} needs more than {k} real and generated images (got {nr} and {ng})"
         )));
     }
+    check_finite(real, "real")?;
+    check_finite(generated, "generated")?;
     let (real_radii, gen_radii) = (knn_radii(real, dim, k), knn_radii(generated, dim, k));
-    let covered = |points: &[f32], centres: &[f32], radii: &[f32]| {
-        squared_distances(points, centres, dim)
-            .iter()
-            .filter(|d| d.iter().zip(radii).any(|(d, r)| d <= r))
-            .count() as f64
-            / (points.len() / dim) as f64
-    };
-    Ok((covered(generated, real, &real_radii), covered(real, generated, &gen_radii)))
+    Ok((covered(generated, real, &real_radii, dim), covered(real, generated, &gen_radii, dim)))
 }
 
 #[cfg(test)]
@@ -155,6 +179,15 @@ mod tests {
                 (-2.0 * uniform().ln()).sqrt() * (2.0 * std::f64::consts::PI * uniform()).cos()
             })
             .collect()
+    }
+
+    #[test]
+    fn non_finite_features_are_errors_not_perfect_scores() {
+        let mut a: Vec<f32> = normals(300, 3).iter().map(|&v| v as f32).collect();
+        let b = a.clone();
+        a[7] = f32::NAN;
+        assert!(frechet_distance(&a, &b, 3).is_err(), "NaN would otherwise give FD 0");
+        assert!(precision_recall(&b, &a, 3, 3).is_err());
     }
 
     #[test]

@@ -336,7 +336,14 @@ fn ablation_variants_of_the_four_by_four_example() {
     let c = ParSchedule::with_variant(grid, causal);
     assert_eq!(c.num_steps(), 7);
     assert!(c.step_is_causal() && !ParSchedule::new(grid).step_is_causal());
-    assert!((0..20).all(|q| c.visible_end(q) == q + 1));
+    // Slots 4…7 form the first parallel block: PAR lets slot 4 see slot 7, causal does not.
+    let par = ParSchedule::new(grid);
+    assert!(par.attends(4, 7) && !c.attends(4, 7) && c.attends(7, 4));
+    let len = c.max_seq_length();
+    let mask = c.attend_mask(len).unwrap();
+    let lower: Vec<bool> = (0..len * len).map(|i| i % len <= i / len).collect();
+    assert_eq!(mask.as_slice(), &lower[..], "causal group attention: a lower-triangular mask");
+    assert_ne!(par.attend_mask(len).unwrap().as_slice(), &lower[..]);
     // Every variant's steps tile 0 … N and its groups cover every cell once.
     for v in [
         no_start,

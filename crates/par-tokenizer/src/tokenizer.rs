@@ -160,7 +160,38 @@ impl VqTokenizer {
         batch_size: usize,
         resize_to: Option<usize>,
     ) -> Result<Vec<par_data::PixelImage>, DecodeImagesError> {
-        if n == 0 || h == 0 || w == 0 || codes.len() != n * h * w || resize_to == Some(0) {
+        let mut sets = self.decode_images_at(codes, n, h, w, batch_size, &[resize_to])?;
+        Ok(sets.remove(0))
+    }
+
+    /// [`VqTokenizer::decode_images`] at several sizes from one decoder pass: one image set per
+    /// entry of `sizes` (`None`: the decoder's own size), e.g. the PNGs at 384 px and the ADM
+    /// evaluator's copy at 256 px.
+    ///
+    /// # Shapes
+    ///
+    /// - codes: `[n, h, w]` row-major raster-order code ids
+    /// - output: `sizes.len()` sets of `n` images
+    ///
+    /// # Errors
+    ///
+    /// As [`VqTokenizer::decode_images`]; no sizes, or a size of 0, is a shape error.
+    pub fn decode_images_at(
+        &self,
+        codes: &[i64],
+        n: usize,
+        h: usize,
+        w: usize,
+        batch_size: usize,
+        sizes: &[Option<usize>],
+    ) -> Result<Vec<Vec<par_data::PixelImage>>, DecodeImagesError> {
+        if n == 0
+            || h == 0
+            || w == 0
+            || codes.len() != n * h * w
+            || sizes.is_empty()
+            || sizes.contains(&Some(0))
+        {
             return Err(DecodeImagesError::Shape { len: codes.len(), n, h, w });
         }
         let k = self.config.codebook_size;
@@ -170,7 +201,7 @@ impl VqTokenizer {
         let device = self.post_quant_conv.weight.device();
         let f = self.config.downsample_factor();
         let (c, ih, iw) = (self.config.image_channels, h * f, w * f);
-        let mut images = Vec::with_capacity(n);
+        let mut sets: Vec<Vec<par_data::PixelImage>> = vec![Vec::with_capacity(n); sizes.len()];
         for start in (0..n).step_by(batch_size.max(1)) {
             let b = batch_size.max(1).min(n - start);
             let part = codes[start * h * w..(start + b) * h * w].to_vec();
@@ -188,16 +219,18 @@ impl VqTokenizer {
                 });
             }
             for one in pixels.chunks(c * ih * iw) {
-                images.push(match resize_to {
-                    Some(side) if (side, side) != (ih, iw) => {
-                        let resized = par_data::interpolate_bicubic(one, c, ih, iw, side, side);
-                        par_data::PixelImage::from_chw_signed(&resized, c, side, side)
-                    }
-                    _ => par_data::PixelImage::from_chw_signed(one, c, ih, iw),
-                });
+                for (images, size) in sets.iter_mut().zip(sizes) {
+                    images.push(match *size {
+                        Some(side) if (side, side) != (ih, iw) => {
+                            let resized = par_data::interpolate_bicubic(one, c, ih, iw, side, side);
+                            par_data::PixelImage::from_chw_signed(&resized, c, side, side)
+                        }
+                        _ => par_data::PixelImage::from_chw_signed(one, c, ih, iw),
+                    });
+                }
             }
         }
-        Ok(images)
+        Ok(sets)
     }
 }
 

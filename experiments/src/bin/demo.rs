@@ -1,7 +1,9 @@
 //! The main job on real images, with no arguments: on the embedded Fashion-MNIST subset
 //! (`data/fashion-mnist`), train a small VQ tokenizer, pre-tokenize, train a small PAR-4× model on
-//! the 16×16 code grid, sample a class-conditional grid (10 classes × 8) with guidance, and score
-//! every sample with a Fashion-MNIST classifier.
+//! the 8×8 code grid (`--grid 16`: 16×16), sample 32 images of every class with guidance, and
+//! score them: class fidelity with a Fashion-MNIST classifier, FD-FMNIST and precision/recall
+//! against the held-out real images, and the same scores of the tokenizer's reconstructions (the
+//! ceiling a perfect generator of these codes would reach).
 //!
 //! `cargo run --release -p experiments --bin demo [-- --out runs/demo] [--resume] [--smoke]`
 //!
@@ -61,7 +63,8 @@ struct Args {
     /// Tokenizer steps.
     #[arg(long)]
     tokenizer_steps: Option<usize>,
-    /// PAR training steps.
+    /// PAR training steps [default: 12 epochs (6,000 steps of 16) on the 8×8 grid, 3 epochs
+    /// (1,500) on the 16×16 grid: about 12 minutes on 2 cores either way].
     #[arg(long)]
     par_steps: Option<usize>,
     /// Samples per class.
@@ -76,16 +79,19 @@ struct Args {
     /// Top-k filter of the sampler (0 = off).
     #[arg(long, default_value_t = 2)]
     top_k: usize,
-    /// Code grid side: 16 (2×2 pixels per code, `vq-tiny-16`) or 8 (4×4 pixels per code, the same
-    /// tokenizer with one more down-sampling level).
-    #[arg(long, default_value_t = 16)]
+    /// Code grid side: 8 (4×4 pixels per code: `vq-tiny-16` with one more down-sampling level;
+    /// 67-token sequences, 19 decode steps) or 16 (2×2 pixels per code, `vq-tiny-16`; 259
+    /// tokens, 67 steps). 8 is the default because a PAR step then costs a quarter as much, so
+    /// the 20-minute budget buys 4× the training steps (docs/training.md).
+    #[arg(long, default_value_t = 8)]
     grid: usize,
-    /// Tokenizer codebook entries. Small on purpose: at 2×2 pixels per code a large codebook
-    /// spreads the black background over many near-identical codes, and the transformer then
-    /// spends the CPU budget on that noise (256 entries: 3.2 nats of per-position entropy, 16:
-    /// 1.6, at the same held-out PSNR within 1 dB).
-    #[arg(long, default_value_t = 16)]
-    codebook_size: usize,
+    /// Tokenizer codebook entries [default: 64 on the 8×8 grid, 16 on the 16×16 grid]. Small on
+    /// purpose: at 2×2 pixels per code a large codebook spreads the black background over many
+    /// near-identical codes, and the transformer then spends the CPU budget on that noise (256
+    /// entries: 3.2 nats of per-position entropy, 16: 1.6, at the same held-out PSNR within
+    /// 1 dB); a 4×4-pixel code needs more entries for the same detail.
+    #[arg(long)]
+    codebook_size: Option<usize>,
     /// PAR peak learning rate (cosine decay to 0 at the end of the last epoch, no warm-up).
     #[arg(long, default_value_t = 3e-3)]
     lr: f64,
@@ -187,8 +193,8 @@ fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("reading the training images in {}", data.display()))
         .input()?;
     let test_idx = IdxImages::open(&data, IdxSplit::Test).input()?;
-    // 8,000 training images, 3 epochs of 500 steps of 16: PAR training gets about 12 of the
-    // 20 minutes on 2 cores.
+    // 8,000 training images, 500 steps of 16 per epoch: PAR training gets about 12 of the 20
+    // minutes on 2 cores (12 epochs on the 8×8 grid, 3 on the 16×16 grid).
     let train_images =
         args.train_images.unwrap_or(if smoke { 256 } else { 8000 }).min(train_idx.len());
     let val_images = if smoke { 64 } else { 256 }.min(test_idx.len());
@@ -197,7 +203,11 @@ fn run(args: Args) -> anyhow::Result<()> {
         par_app::invalid!("--grid must be 8 or 16 (got {grid})");
     }
     let tokens = grid * grid;
-    let mut tokenizer = TokenizerPreset::VqTiny16.config().with_codebook_size(args.codebook_size);
+    let codebook_size = args.codebook_size.unwrap_or(if grid == 8 { 64 } else { 16 });
+    if codebook_size < 2 {
+        par_app::invalid!("--codebook-size must be at least 2 (got {codebook_size})");
+    }
+    let mut tokenizer = TokenizerPreset::VqTiny16.config().with_codebook_size(codebook_size);
     if grid == 8 {
         tokenizer = tokenizer.with_channel_mult(vec![1, 2, 4]);
     }
@@ -218,10 +228,11 @@ fn run(args: Args) -> anyhow::Result<()> {
         // Head dim 64, as in every LlamaGen/PAR model; 4 heads of 32 cost 1.4× the time per
         // step on the CPU (the [batch, heads, S, S] attention scores dominate at S = 259).
         .with_n_heads(2);
-    // 3 epochs by default, cosine decay to 0 at the last step, no warm-up.
+    // 12 epochs (8×8 grid) or 3 (16×16) by default, cosine decay to 0 at the last step, no warm-up.
     let par_batch = if smoke { 8 } else { 16 };
     let steps_per_epoch = (train_images / par_batch).max(1);
-    let par_steps = args.par_steps.unwrap_or(if smoke { 4 } else { 3 * steps_per_epoch });
+    let epochs = if grid == 8 { 12 } else { 3 };
+    let par_steps = args.par_steps.unwrap_or(if smoke { 4 } else { epochs * steps_per_epoch });
     let epochs = par_steps.div_ceil(steps_per_epoch);
     let par_train = ParTrainConfig::new()
         .with_epochs(epochs)
@@ -262,9 +273,6 @@ fn run(args: Args) -> anyhow::Result<()> {
     // The tokenizer first: its codebook size is the demo's --codebook-size.
     tokenizer.validate().map_err(|e| named(e.into()))?;
     model.validate().map_err(|e| named(e.into()))?;
-    if args.codebook_size < 2 {
-        par_app::invalid!("--codebook-size must be at least 2 (got {})", args.codebook_size);
-    }
     par_app::check_float("lr", args.lr, Some(f64::MIN_POSITIVE), None)?;
     if !(0.0..1.0).contains(&args.dropout) {
         par_app::invalid!("--dropout must be in [0, 1) (got {})", args.dropout);
@@ -500,14 +508,10 @@ fn run(args: Args) -> anyhow::Result<()> {
     stage("scores");
     let sampled = ImageSet::from_images(&tiles, classes.iter().map(|&c| c as u32).collect());
     let predicted = classifier.predict(&sampled, &device);
-    // FD-FMNIST and precision/recall against the embedded Fashion-MNIST test subset (real images).
-    let quality = par_eval::evaluate(
-        &classifier,
-        &sampled,
-        true,
-        &par_eval::images::fashion_mnist_test(),
-        &device,
-    )?;
+    // FD-FMNIST and precision/recall against the real test images the tokenizer never saw (all
+    // but the held-out ones, whose reconstructions are scored against the same set below).
+    let reference = ImageSet::from_idx(&test_idx, 32).skip(val_images);
+    let quality = par_eval::evaluate(&classifier, &sampled, true, &reference, &device)?;
     let mut per_class_fidelity = serde_json::Map::new();
     for (c, name) in CLASSES.iter().enumerate() {
         let hits =
@@ -532,6 +536,8 @@ fn run(args: Args) -> anyhow::Result<()> {
         held_out.classes.iter().map(|&c| c as u32).collect(),
     );
     let reconstruction_accuracy = classifier.accuracy(&reconstructed, &device);
+    let reconstruction_quality =
+        par_eval::evaluate(&classifier, &reconstructed, true, &reference, &device)?;
     let steps_per_image = par_model.schedule().num_steps();
     let report = serde_json::json!({
         "classifier_test_accuracy": classifier_accuracy,
@@ -542,6 +548,14 @@ fn run(args: Args) -> anyhow::Result<()> {
         "recall": quality.recall,
         "reference_images": quality.reference_images,
         "classifier_accuracy_on_reconstructions": reconstruction_accuracy,
+        // The same scores for the tokenizer's reconstructions of the held-out images (both
+        // views): what a perfect generator of these codes would reach.
+        "reconstructions": {
+            "fd_fmnist": reconstruction_quality.fd_fmnist,
+            "precision": reconstruction_quality.precision,
+            "recall": reconstruction_quality.recall,
+            "images": reconstruction_quality.images,
+        },
         "tokenizer": { "held_out": tok_report.held_out, "steps": tok_report.steps, "final": tok_report.history.last() },
         "par": {
             "parameters": par_model.num_params(),
@@ -567,13 +581,17 @@ fn run(args: Args) -> anyhow::Result<()> {
     });
     write_atomic(&out.join("report.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
     eprintln!(
-        "\nsamples classified as their class: {:.1} % (classifier test accuracy {:.1} %, on the tokenizer's reconstructions {:.1} %); FD-FMNIST {:.2}, precision {:.3}, recall {:.3}; {} decode steps per image instead of {}, {:.3} s per image; {} → samples.png, reconstructions.png, loss.png, report.json",
+        "\nsamples classified as their class: {:.1} % (classifier test accuracy {:.1} %, on the tokenizer's reconstructions {:.1} %); against {} real test images: FD-FMNIST {:.2}, precision {:.3}, recall {:.3} (the reconstructions: {:.2}, {:.3}, {:.3}); {} decode steps per image instead of {}, {:.3} s per image; {} → samples.png, reconstructions.png, loss.png, report.json",
         100.0 * overall,
         100.0 * classifier_accuracy,
         100.0 * reconstruction_accuracy,
+        quality.reference_images,
         quality.fd_fmnist,
         quality.precision,
         quality.recall,
+        reconstruction_quality.fd_fmnist,
+        reconstruction_quality.precision,
+        reconstruction_quality.recall,
         steps_per_image,
         tokens,
         sample_seconds / classes.len() as f64,

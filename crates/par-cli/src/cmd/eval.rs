@@ -40,6 +40,20 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         Some(p) => par_eval::images::load(p).input()?.0,
         None => par_eval::images::fashion_mnist_test(),
     };
+    // Too few images is a flag's fault: say which.
+    for (set, flag, path) in [
+        (&images, "--images", Some(&args.images)),
+        (&reference, "--reference", args.reference.as_ref()),
+    ] {
+        if set.len() < par_eval::MIN_IMAGES {
+            par_app::invalid!(
+                "{flag} {}: {} image(s), at least {} are needed",
+                path.map_or("(embedded)".into(), |p| p.display().to_string()),
+                set.len(),
+                par_eval::MIN_IMAGES
+            );
+        }
+    }
     let classifier = match &args.classifier {
         Some(p) => {
             let state = par_store::StateDict::read(p).input()?;

@@ -224,16 +224,17 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
         let streams: Vec<u64> = (start as u64..end as u64).collect();
         let codes = sampler.sample(&classes[start..end], &streams, &sampling)?;
         let flat: Vec<i64> = codes.iter().flatten().map(|&c| c as i64).collect();
-        let images = tokenizer.decode_images(&flat, end - start, grid, grid, 16, None)?;
-        for (image, name) in images.iter().zip(&names) {
+        // One decoder pass: the PNGs at the decoder's size and, with --npz-size, the resized copy.
+        let sizes: Vec<Option<usize>> =
+            std::iter::once(None).chain(args.npz_size.map(Some)).collect();
+        let sets = tokenizer.decode_images_at(&flat, end - start, grid, grid, 16, &sizes)?;
+        for (image, name) in sets[0].iter().zip(&names) {
             let path = images_dir.join(name);
             par_store::write_atomic(&path, &image.to_png()?)
                 .with_context(|| format!("writing {}", path.display()))?;
         }
-        if let Some(side) = args.npz_size {
+        if let Some(resized) = sets.get(1) {
             std::fs::create_dir_all(&npz_dir)?;
-            let resized =
-                tokenizer.decode_images(&flat, end - start, grid, grid, 16, Some(side))?;
             for (image, name) in resized.iter().zip(&names) {
                 let path = npz_dir.join(name);
                 par_store::write_atomic(&path, &image.to_png()?)
@@ -277,18 +278,26 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
         scale,
     )?;
     if args.npz {
+        // Streamed image by image from the PNGs: a 50,000-image set never sits in memory.
         let source = if args.npz_size.is_some() { &npz_dir } else { &images_dir };
-        let mut all = Vec::with_capacity(n);
-        for (i, &c) in classes.iter().enumerate() {
-            all.push(
-                read_png(&source.join(png_name(i, c, args.seed)))
-                    .with_context(|| format!("reading image {i}"))?,
-            );
-        }
         let path = dir.join("samples.npz");
-        let bytes = par_data::npz::encode_images(&path, &all)?;
-        par_store::write_atomic(&path, &bytes)
-            .with_context(|| format!("writing {}", path.display()))?;
+        let mut writer: Option<par_data::npz::NpzImageWriter> = None;
+        for (i, &c) in classes.iter().enumerate() {
+            let image = read_png(&source.join(png_name(i, c, args.seed)))
+                .with_context(|| format!("reading image {i}"))?;
+            if writer.is_none() {
+                writer = Some(par_data::npz::NpzImageWriter::create(
+                    &path,
+                    n,
+                    image.height,
+                    image.width,
+                )?);
+            }
+            writer.as_mut().expect("created above").push(&image)?;
+        }
+        if let Some(w) = writer {
+            w.finish()?;
+        }
     }
     eprintln!(
         "{n} image(s) of {}×{} px ({} generated now in {seconds:.1} s, {} decode steps each, backend {backend}) → {}",
