@@ -22,8 +22,12 @@ check:
 check-cuda:
     DOCS_RS=1 cargo check -p par-cli --features cuda
 
-# What exists to show today: the PAR order of the paper's 8×8 figure and the 24×24 step counts.
+# The main job: PAR end to end on the embedded Fashion-MNIST subset (README Quickstart).
 demo:
+    cargo run --release -p experiments --bin demo
+
+# The PAR order of the paper's 8×8 figure and the 24×24 step counts.
+order-demo:
     cargo run --release -p par-cli --bin par -- order --grid 8 --parallel 4 --format text
     cargo run --release -p par-cli --bin par -- order --grid 24 --parallel 16 --format text
 

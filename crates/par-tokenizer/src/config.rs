@@ -98,7 +98,8 @@ pub enum TokenizerPreset {
     #[value(name = "vq-small-16")]
     VqSmall16,
     /// Grayscale 32×32 → 16×16 codes with a quarter of `vq-small-16`'s compute (base 16
-    /// channels) and a 256 × 8 codebook: the CPU demo's tokenizer.
+    /// channels) and a 256 × 8 codebook: the CPU demo's tokenizer (the demo gives it 64 entries
+    /// and one more down-sampling level for its 8×8 grid, or 16 entries on `--grid 16`).
     #[value(name = "vq-tiny-16")]
     VqTiny16,
 }

@@ -72,7 +72,9 @@ struct Args {
     /// Variants to run, comma-separated [default: all six].
     #[arg(long, value_delimiter = ',')]
     variants: Vec<String>,
-    /// Training steps of every variant [default: the demo's].
+    /// Training steps of every variant [default: the demo's]. The demo's learning-rate schedule
+    /// is kept (fewer steps stop before its cosine reaches 0); more than the demo's are capped
+    /// at its epochs.
     #[arg(long)]
     par_steps: Option<usize>,
     /// Samples per class and variant [default: the demo's; 2 with --smoke].

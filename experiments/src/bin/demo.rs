@@ -5,7 +5,7 @@
 //! against the held-out real images, and the same scores of the tokenizer's reconstructions (the
 //! ceiling a perfect generator of these codes would reach).
 //!
-//! `cargo run --release -p experiments --bin demo [-- --out runs/demo] [--resume] [--smoke]`
+//! `cargo run --release -p experiments --bin demo [-- [--out DIR] [--grid 16] [--resume] [--smoke]]`
 //!
 //! Writes `config.json`, the stages' run folders (`tokenizer/`, `codes/`, `par/` with their
 //! checkpoints), `reconstructions.png`, `samples.png` (a row per class), `loss.png` (training and
@@ -226,7 +226,8 @@ fn run(args: Args) -> anyhow::Result<()> {
         .with_ffn_dropout(args.dropout)
         .with_attn_dropout(args.dropout)
         // Head dim 64, as in every LlamaGen/PAR model; 4 heads of 32 cost 1.4× the time per
-        // step on the CPU (the [batch, heads, S, S] attention scores dominate at S = 259).
+        // step on the CPU (the [batch, heads, S, S] attention scores dominate at S = 259,
+        // `--grid 16`).
         .with_n_heads(2);
     // 12 epochs (8×8 grid) or 3 (16×16) by default, cosine decay to 0 at the last step, no warm-up.
     let par_batch = if smoke { 8 } else { 16 };
@@ -549,7 +550,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         "reference_images": quality.reference_images,
         "classifier_accuracy_on_reconstructions": reconstruction_accuracy,
         // The same scores for the tokenizer's reconstructions of the held-out images (both
-        // views): what a perfect generator of these codes would reach.
+        // centre views): what a perfect generator of these codes would reach.
         "reconstructions": {
             "fd_fmnist": reconstruction_quality.fd_fmnist,
             "precision": reconstruction_quality.precision,
