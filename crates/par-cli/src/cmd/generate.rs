@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use par_app::OutputFile;
 use par_device::DeviceArgs;
-use par_sample::SampleConfig;
 
 use super::model::ModelArgs;
 use crate::npy;
@@ -20,27 +19,8 @@ pub struct GenerateArgs {
     /// Class ids, comma-separated (one image each).
     #[arg(long, value_delimiter = ',', required = true)]
     classes: Vec<usize>,
-    /// Classifier-free guidance scale (≤ 1: off).
-    #[arg(long, default_value_t = 1.5)]
-    cfg_scale: f32,
-    /// Guidance only on the first K decode steps (the prefill is step 0), counting every step.
-    /// Upstream's `--cfg-interval u` counts the steps of the sequential phase but the tokens of
-    /// the parallel phase, restarting at 0: for u ≥ n − 2 it equals K = n + ⌊u/n⌋ + 1 here; for
-    /// u < n − 2 upstream guides a non-contiguous set of steps, which has no equivalent.
-    #[arg(long)]
-    cfg_interval: Option<usize>,
-    /// Softmax temperature.
-    #[arg(long, default_value_t = 1.0)]
-    temperature: f32,
-    /// Top-k filter (0 = off).
-    #[arg(long, default_value_t = 0)]
-    top_k: usize,
-    /// Top-p filter (1 = off).
-    #[arg(long, default_value_t = 1.0)]
-    top_p: f32,
-    /// Argmax instead of sampling.
-    #[arg(long)]
-    greedy: bool,
+    #[command(flatten)]
+    sampling: super::sampling::SamplingArgs,
     /// Seed of the draws.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -53,15 +33,7 @@ pub struct GenerateArgs {
 
 /// Runs `par generate`.
 pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
-    let config = SampleConfig {
-        cfg_scale: args.cfg_scale,
-        cfg_interval: args.cfg_interval,
-        temperature: args.temperature,
-        top_k: args.top_k,
-        top_p: args.top_p,
-        greedy: args.greedy,
-        seed: args.seed,
-    };
+    let config = args.sampling.config(args.seed);
     config
         .validate()
         .map_err(|e| par_app::name_flag(e.into(), &par_app::long_flags::<GenerateArgs>()))?;

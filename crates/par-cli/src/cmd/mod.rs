@@ -11,6 +11,7 @@ pub mod model;
 pub mod model_info;
 pub mod order;
 pub mod sample;
+pub mod sampling;
 pub mod score;
 pub mod tokenize;
 pub mod tokenizer_info;

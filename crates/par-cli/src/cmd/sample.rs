@@ -37,24 +37,8 @@ pub struct SampleArgs {
     /// Seed: image `i` draws from stream `i` of this seed, so any image can be regenerated.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Classifier-free guidance scale (≤ 1: off).
-    #[arg(long, default_value_t = 1.5)]
-    cfg_scale: f32,
-    /// Guidance only on the first K decode steps (the prefill is step 0), counting every step.
-    /// Upstream's `--cfg-interval u` counts the steps of the sequential phase but the tokens of
-    /// the parallel phase, restarting at 0: for u ≥ n − 2 it equals K = n + ⌊u/n⌋ + 1 here; for
-    /// u < n − 2 upstream guides a non-contiguous set of steps, which has no equivalent.
-    #[arg(long)]
-    cfg_interval: Option<usize>,
-    /// Softmax temperature.
-    #[arg(long, default_value_t = 1.0)]
-    temperature: f32,
-    /// Top-k filter (0 = off).
-    #[arg(long, default_value_t = 0)]
-    top_k: usize,
-    /// Top-p filter (1 = off).
-    #[arg(long, default_value_t = 1.0)]
-    top_p: f32,
+    #[command(flatten)]
+    sampling: super::sampling::SamplingArgs,
     /// Images per decode batch (part of the settings: a batch is the unit a resumed job redoes).
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
@@ -104,15 +88,7 @@ fn read_png(path: &Path) -> Option<PixelImage> {
 
 /// Runs `par sample`.
 pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
-    let sampling = SampleConfig {
-        cfg_scale: args.cfg_scale,
-        cfg_interval: args.cfg_interval,
-        temperature: args.temperature,
-        top_k: args.top_k,
-        top_p: args.top_p,
-        greedy: false,
-        seed: args.seed,
-    };
+    let sampling = args.sampling.config(args.seed);
     sampling
         .validate()
         .map_err(|e| par_app::name_flag(e.into(), &par_app::long_flags::<SampleArgs>()))?;
@@ -271,7 +247,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
             "{}: {} image(s), guidance {}, {} steps per image",
             args.checkpoint.file_name().unwrap_or_default().to_string_lossy(),
             n,
-            args.cfg_scale,
+            args.sampling.cfg_scale,
             model.schedule().num_steps()
         ),
         &rows,
