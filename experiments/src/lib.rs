@@ -29,7 +29,7 @@ pub fn median(samples: &mut [f64]) -> f64 {
 pub use par_app::plot;
 pub mod train_par;
 
-pub use par_train::progress::{bar as progress_bar, stop_flag};
+pub use par_app::{BarMonitor, bar as progress_bar, stop_flag};
 
 #[cfg(test)]
 mod tests {

@@ -2,13 +2,14 @@
 //! codes.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use par_app::{InputResult, OutputDir};
 use par_data::CodeStore;
-use par_device::{Backend, DeviceArgs};
+use par_device::DeviceArgs;
 use par_model::{ParTransformerConfig, Preset};
-use par_train::par::{CodeDataset, ParTrainConfig, Precision, train_par};
+use par_train::par::{CodeDataset, ParData, ParTrainConfig, Precision, train_par};
 use par_train::{TrainError, Trained};
 
 /// Flags of `train_par_l`, `train_par_xl`, `train_par_xxl`, `train_par_3b`.
@@ -57,7 +58,7 @@ pub struct TrainParArgs {
     #[arg(long)]
     pub ema: Option<f64>,
     /// Compute precision [default: bf16 on cuda, f32 elsewhere].
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = par_app::choice::<par_train::par::Precision>(&par_train::par::Precision::NAMES))]
     pub precision: Option<Precision>,
     /// Steps between checkpoints.
     #[arg(long)]
@@ -68,14 +69,6 @@ pub struct TrainParArgs {
     /// Backend, device index (when --devices is not given) and dtype.
     #[command(flatten)]
     pub device: DeviceArgs,
-}
-
-/// Table 5 of the paper: (peak lr, global batch) per model size.
-pub fn table5(preset: Preset) -> (f64, usize) {
-    match preset {
-        Preset::GptXxl | Preset::GptXxxl | Preset::Gpt3b | Preset::Gpt1b => (2e-4, 512),
-        _ => (1e-4, 256),
-    }
 }
 
 fn tokenize_hint(path: &std::path::Path) -> String {
@@ -173,8 +166,7 @@ pub fn run(preset: Preset, args: &TrainParArgs) -> anyhow::Result<()> {
     if !info.classes.is_empty() {
         model.num_classes = info.classes.len();
     }
-    let (lr, batch) = table5(preset);
-    let defaults = ParTrainConfig::new().with_lr(lr).with_batch_size(batch);
+    let defaults = ParTrainConfig::table5(preset);
     let mut cfg = match &args.config {
         Some(p) => par_store::from_json_with_defaults(
             &defaults,
@@ -199,7 +191,7 @@ pub fn run(preset: Preset, args: &TrainParArgs) -> anyhow::Result<()> {
     cfg.validate().map_err(|e| named(e.into()))?;
     model.validate().map_err(|e| named(e.into()))?;
     let backend = args.device.backend()?;
-    cfg.precision = args.precision.unwrap_or(if backend == Backend::Cuda {
+    cfg.precision = args.precision.unwrap_or(if backend.trains_in_bf16() {
         Precision::Bf16
     } else {
         Precision::F32
@@ -222,19 +214,17 @@ pub fn run(preset: Preset, args: &TrainParArgs) -> anyhow::Result<()> {
         cfg.lr,
         cfg.precision
     );
-    let progress = crate::progress_bar(cfg.total_steps(train.len()) as u64, "train");
-    let stop = crate::stop_flag();
+    let monitor = crate::BarMonitor::new("train");
+    let data = ParData::new(train, val);
     let trained =
-        train_par(&args.out, &model, &cfg, &train, &val, &devices, args.resume, &progress, &|_| {
-            stop.load(std::sync::atomic::Ordering::SeqCst)
-        })
+        train_par(&args.out, &model, &cfg, &data, &devices, args.resume, Arc::new(monitor.clone()))
         .map_err(|e| match e {
             TrainError::NonFinite { .. } => {
                 anyhow::Error::from(e).context(format!("lower --lr (now {:e})", cfg.lr))
             }
             e => named(e.into()),
         })?;
-    progress.finish();
+    monitor.bar().finish();
     out.keep();
     if matches!(trained, Trained::AlreadyFinished(_)) {
         eprintln!("the run in {} is already finished; nothing to do", args.out.display());

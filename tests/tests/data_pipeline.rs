@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use indicatif::ProgressBar;
+use par_train::{Silent, StopAt};
 use par_data::{
     Augmentation, CodeStore, ImageFolder, ImageSet, PixelImage, adm_center_crop, ten_crop,
 };
@@ -163,25 +163,24 @@ fn tokenize_resumed_equals_uninterrupted() {
         tokenizer_fingerprint: 0, // filled in by the job
     };
     let source = Source::Folder(ImageFolder::scan(&root, false).unwrap());
-    let hidden = ProgressBar::hidden();
     let a = dir.path().join("a");
     let full =
-        tokenize(&source, &model, &settings, &a, 3, true, &device, &hidden, &|_| false).unwrap();
+        tokenize(&source, &model, &settings, &a, 3, true, &device, &Silent).unwrap();
     assert_eq!((full.num_images, full.views, full.grid), (9, 10, [8, 8]));
 
     let b = dir.path().join("b");
-    let err = tokenize(&source, &model, &settings, &b, 3, true, &device, &hidden, &|c| c == 3)
+    let err = tokenize(&source, &model, &settings, &b, 3, true, &device, &StopAt(6)) // 3 chunks of 2 images
         .unwrap_err();
     assert!(matches!(err, TrainError::Interrupted { step: 3 }), "{err}");
     assert!(!b.join("codes.parc").exists(), "no final file before the job ends");
     // Another job into the same folder is refused, naming the setting and how to start afresh.
     let other = TokenizeSettings { image_size: 32, ..settings.clone() };
-    let err = tokenize(&source, &model, &other, &b, 3, true, &device, &hidden, &|_| false)
+    let err = tokenize(&source, &model, &other, &b, 3, true, &device, &Silent)
         .unwrap_err()
         .to_string();
     assert!(err.contains("image_size = 16") && err.contains("delete"), "{err}");
     // A different batch size does not change the codes.
-    tokenize(&source, &model, &settings, &b, 1, true, &device, &hidden, &|_| false).unwrap();
+    tokenize(&source, &model, &settings, &b, 1, true, &device, &Silent).unwrap();
 
     assert_eq!(
         std::fs::read(a.join("codes.parc")).unwrap(),
@@ -259,10 +258,9 @@ fn tokenizer_training_resumed_equals_uninterrupted() {
         .with_log_every(4)
         .with_seed(3);
     let tok = tiny_tokenizer().with_entropy_loss_ratio(0.1);
-    let hidden = ProgressBar::hidden();
     let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let a = dir.path().join("a");
-    let full = train_tokenizer(&a, &tok, &cfg, &train, &held, &device, false, &hidden, &|_| false)
+    let full = train_tokenizer(&a, &tok, &cfg, &train, &held, &device, false, &Silent)
         .unwrap()
         .report();
     assert_eq!(full.history.len(), 2, "windows 1–4 and 5–6");
@@ -273,14 +271,14 @@ fn tokenizer_training_resumed_equals_uninterrupted() {
     assert!(full.history.iter().all(|h| h.loss.is_finite() && h.entropy != 0.0));
 
     let b = dir.path().join("b");
-    let err = train_tokenizer(&b, &tok, &cfg, &train, &held, &device, false, &hidden, &|s| s == 3)
+    let err = train_tokenizer(&b, &tok, &cfg, &train, &held, &device, false, &StopAt(3))
         .unwrap_err();
     assert!(matches!(err, TrainError::Interrupted { step: 3 }), "{err}");
-    let again = train_tokenizer(&b, &tok, &cfg, &train, &held, &device, false, &hidden, &|_| false)
+    let again = train_tokenizer(&b, &tok, &cfg, &train, &held, &device, false, &Silent)
         .unwrap_err();
     assert!(matches!(again, TrainError::Exists { step: 3, .. }), "{again}");
     let resumed =
-        train_tokenizer(&b, &tok, &cfg, &train, &held, &device, true, &hidden, &|_| false)
+        train_tokenizer(&b, &tok, &cfg, &train, &held, &device, true, &Silent)
             .unwrap()
             .report();
     assert_eq!(resumed.history, full.history, "per-step losses");

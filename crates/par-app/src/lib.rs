@@ -16,11 +16,13 @@
 
 mod output;
 pub mod plot;
+pub mod progress;
 
 use std::error::Error as StdError;
 use std::process::ExitCode;
 
 pub use output::{OutputDir, OutputFile};
+pub use progress::{BarMonitor, bar, stop_flag};
 
 /// A user-supplied file or value that cannot be used (wrong dtype, shape, range): exit status 2.
 #[derive(Debug, thiserror::Error)]
@@ -299,4 +301,20 @@ mod tests {
         assert!(check_float("lr", 1.0, Some(0.0), Some(1.0)).is_ok());
         assert!(check_float("top-p", 1.5, Some(0.0), Some(1.0)).is_err());
     }
+}
+
+/// A clap value parser for a library enum that names its values (`NAMES`, `FromStr`): the
+/// library crates carry no clap derives, and `--help` still lists the accepted names.
+///
+/// # Panics
+///
+/// Never for a `names` list that `T::from_str` accepts entirely (each library enum's `NAMES`).
+pub fn choice<T>(names: &'static [&'static str]) -> impl clap::builder::TypedValueParser<Value = T>
+where
+    T: std::str::FromStr + Clone + Send + Sync + 'static,
+    T::Err: std::fmt::Debug,
+{
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(names)
+        .map(|s| s.parse::<T>().expect("every listed name parses"))
 }

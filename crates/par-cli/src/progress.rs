@@ -1,3 +1,3 @@
-//! Progress bars and Ctrl-C handling: the shared ones of `par-train`.
+//! Progress bars and Ctrl-C handling: the binaries' shared ones (`par-app`).
 
-pub use par_train::progress::{bar, stop_flag};
+pub use par_app::{BarMonitor, bar, stop_flag};

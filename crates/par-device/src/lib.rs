@@ -42,6 +42,13 @@ impl Backend {
     pub const ALL: [Backend; 5] =
         [Backend::Flex, Backend::Ndarray, Backend::Host, Backend::Wgpu, Backend::Cuda];
 
+    /// Whether training on this backend defaults to bf16 compute with f32 master weights (the
+    /// paper's mixed precision; docs/training.md): on CUDA only. CPU backends and wgpu train in
+    /// f32 (flex's and wgpu's bf16 matmuls are not faster there, and lavapipe lacks them).
+    pub fn trains_in_bf16(self) -> bool {
+        self == Backend::Cuda
+    }
+
     /// The command-line name.
     pub fn name(self) -> &'static str {
         match self {

@@ -12,7 +12,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use burn::tensor::activation::relu;
-use indicatif::ProgressBar;
+use par_train::Monitor;
 use par_data::ImageSet;
 
 use par_train::TrainError;
@@ -149,9 +149,9 @@ pub fn train_classifier(
     epochs: usize,
     seed: u64,
     device: &Device,
-    progress: &ProgressBar,
+    monitor: &dyn Monitor,
 ) -> Result<Classifier, TrainError> {
-    train_classifier_with(train, epochs, 2e-3, seed, device, progress)
+    train_classifier_with(train, epochs, 2e-3, seed, device, monitor)
 }
 
 /// [`train_classifier`] with another peak learning rate.
@@ -166,7 +166,7 @@ pub fn train_classifier_with(
     lr: f64,
     seed: u64,
     device: &Device,
-    progress: &ProgressBar,
+    monitor: &dyn Monitor,
 ) -> Result<Classifier, TrainError> {
     let batch = 64;
     if epochs == 0 || train.len() < batch {
@@ -191,7 +191,7 @@ pub fn train_classifier_with(
     let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
     let plan = BatchPlan::new(train.len(), batch, seed);
     let steps = epochs * train.len() / batch;
-    progress.set_length(steps as u64);
+    monitor.start(0, steps);
     let loss_fn = burn::nn::loss::CrossEntropyLossConfig::new().init(&ad);
     for step in 0..steps {
         let (idx, flips) = plan.batch(step, true);
@@ -216,7 +216,7 @@ pub fn train_classifier_with(
         let lr = par_train::par::WarmupCosine { base_lr: lr, warmup_steps: 0, total_steps: steps }
             .lr(step);
         model = optim.step(lr, model, grads);
-        progress.inc(1);
+        monitor.update(step + 1, "");
     }
     let model = model.valid();
     // The last update can overflow without a later loss to show it.
@@ -248,7 +248,7 @@ mod tests {
     #[test]
     fn a_diverging_classifier_is_an_error_not_a_model() {
         let device = Device::flex();
-        let hidden = ProgressBar::hidden();
+        let hidden = par_train::Silent;
         let err = train_classifier_with(&images(128), 2, 1e30, 0, &device, &hidden).unwrap_err();
         assert!(matches!(err, TrainError::NonFinite { .. }), "{err:?}");
         assert!(matches!(

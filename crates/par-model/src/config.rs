@@ -140,36 +140,66 @@ pub struct ParTransformerConfig {
 
 /// Named model sizes (LlamaGen's `GPT_*`, docs/spec.md §4.1) plus small ones for CPU work.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
 )]
 pub enum Preset {
     /// 2 layers, 2 heads, width 32, codebook 64, 10 classes: unit tests and fixtures.
-    #[value(name = "gpt-tiny")]
     GptTiny,
     /// 4 layers, 4 heads, width 128: quick CPU experiments (Fashion-MNIST demo size).
-    #[value(name = "gpt-small")]
     GptSmall,
     /// 12 layers, 12 heads, width 768 (111 M at n = 4).
-    #[value(name = "gpt-b")]
     GptB,
     /// 24 layers, 16 heads, width 1024 (343 M).
-    #[value(name = "gpt-l")]
     GptL,
     /// 36 layers, 20 heads, width 1280 (775 M).
-    #[value(name = "gpt-xl")]
     GptXl,
     /// 48 layers, 24 heads, width 1536 (1.4 B).
-    #[value(name = "gpt-xxl")]
     GptXxl,
     /// 48 layers, 40 heads, width 2560 (3.9 B).
-    #[value(name = "gpt-xxxl")]
     GptXxxl,
     /// 22 layers, 32 heads, width 2048 (1.2 B).
-    #[value(name = "gpt-1b")]
     Gpt1b,
     /// 24 layers, 32 heads, width 3200, head_dim 100 (3.1 B).
-    #[value(name = "gpt-3b")]
     Gpt3b,
+}
+
+impl Preset {
+    /// Every value, in declaration order.
+    pub const ALL: [Preset; 9] = [Preset::GptTiny, Preset::GptSmall, Preset::GptB, Preset::GptL, Preset::GptXl, Preset::GptXxl, Preset::GptXxxl, Preset::Gpt1b, Preset::Gpt3b];
+    /// Their names (as [`Preset::name`] gives them; what `FromStr` accepts).
+    pub const NAMES: [&'static str; 9] = ["gpt-tiny", "gpt-small", "gpt-b", "gpt-l", "gpt-xl", "gpt-xxl", "gpt-xxxl", "gpt-1b", "gpt-3b"];
+
+    /// The value's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::GptTiny => "gpt-tiny",
+            Preset::GptSmall => "gpt-small",
+            Preset::GptB => "gpt-b",
+            Preset::GptL => "gpt-l",
+            Preset::GptXl => "gpt-xl",
+            Preset::GptXxl => "gpt-xxl",
+            Preset::GptXxxl => "gpt-xxxl",
+            Preset::Gpt1b => "gpt-1b",
+            Preset::Gpt3b => "gpt-3b",
+        }
+    }
+}
+
+impl std::fmt::Display for Preset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Preset {
+    type Err = String;
+
+    /// Parses a name of [`Preset::NAMES`].
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL.into_iter().find(|v| v.name() == s).ok_or_else(|| {
+            format!("unknown Preset `{s}` (one of {})", Self::NAMES.join(", "))
+        })
+    }
 }
 
 impl Preset {
@@ -342,6 +372,20 @@ mod tests {
             let d = p.config(16, 4).d_model as u64;
             assert_eq!(p.config(16, 1).num_parameters(), n4(p) - 3 * d);
             assert_eq!(p.config(16, 16).num_parameters(), n4(p) + 12 * d);
+        }
+    }
+
+    #[test]
+    fn closed_form_counts_the_built_module() {
+        // The closed form against the module Burn builds (an independent count).
+        use burn::module::Module;
+        let device = burn::prelude::Device::flex();
+        for p in [Preset::GptTiny, Preset::GptSmall] {
+            for (grid, parallel) in [(4, 1), (4, 4), (8, 16), (8, 4)] {
+                let c = p.config(grid, parallel);
+                let built = c.init(&device).unwrap().num_params() as u64;
+                assert_eq!(c.num_parameters(), built, "{p:?} grid {grid} n = {parallel}");
+            }
         }
     }
 

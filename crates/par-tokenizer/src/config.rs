@@ -83,25 +83,55 @@ pub struct VqTokenizerConfig {
 
 /// Named tokenizer sizes.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
 )]
 pub enum TokenizerPreset {
     /// LlamaGen's `vq_ds16_c2i`: 16× down-sampling, 16384 × 8 codebook (71.9 M parameters).
-    #[value(name = "vq-16")]
     Vq16,
     /// Grayscale 32×32 → 8×8 codes (3 levels, 4× down-sampling), 1024 × 8 codebook:
     /// Fashion-MNIST on CPU.
-    #[value(name = "vq-small-8")]
     VqSmall8,
     /// Grayscale 32×32 → 16×16 codes (2 levels, 2× down-sampling), 1024 × 8 codebook:
     /// Fashion-MNIST on CPU.
-    #[value(name = "vq-small-16")]
     VqSmall16,
     /// Grayscale 32×32 → 16×16 codes with a quarter of `vq-small-16`'s compute (base 16
     /// channels) and a 256 × 8 codebook: the CPU demo's tokenizer (the demo gives it 64 entries
     /// and one more down-sampling level for its 8×8 grid, or 16 entries on `--grid 16`).
-    #[value(name = "vq-tiny-16")]
     VqTiny16,
+}
+
+impl TokenizerPreset {
+    /// Every value, in declaration order.
+    pub const ALL: [TokenizerPreset; 4] = [TokenizerPreset::Vq16, TokenizerPreset::VqSmall8, TokenizerPreset::VqSmall16, TokenizerPreset::VqTiny16];
+    /// Their names (as [`TokenizerPreset::name`] gives them; what `FromStr` accepts).
+    pub const NAMES: [&'static str; 4] = ["vq-16", "vq-small-8", "vq-small-16", "vq-tiny-16"];
+
+    /// The value's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            TokenizerPreset::Vq16 => "vq-16",
+            TokenizerPreset::VqSmall8 => "vq-small-8",
+            TokenizerPreset::VqSmall16 => "vq-small-16",
+            TokenizerPreset::VqTiny16 => "vq-tiny-16",
+        }
+    }
+}
+
+impl std::fmt::Display for TokenizerPreset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for TokenizerPreset {
+    type Err = String;
+
+    /// Parses a name of [`TokenizerPreset::NAMES`].
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL.into_iter().find(|v| v.name() == s).ok_or_else(|| {
+            format!("unknown TokenizerPreset `{s}` (one of {})", Self::NAMES.join(", "))
+        })
+    }
 }
 
 impl TokenizerPreset {

@@ -33,20 +33,30 @@ pub fn write(
     fill: impl FnOnce(&Path) -> Result<(), TrainError>,
 ) -> Result<(), TrainError> {
     let tmp = run.join("checkpoint.tmp");
-    let old = run.join("checkpoint.old");
-    let dir = checkpoint_dir(run);
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
     }
     std::fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
     fill(&tmp)?;
+    promote(run, &tmp)
+}
+
+/// Moves the complete checkpoint folder `ready` to `checkpoint/` by renames (the previous one
+/// goes to `checkpoint.old/` first and is removed last), so a crash leaves one whole checkpoint.
+///
+/// # Errors
+///
+/// [`TrainError::Io`] naming the folder a rename or removal failed on.
+pub fn promote(run: &Path, ready: &Path) -> Result<(), TrainError> {
+    let old = run.join("checkpoint.old");
+    let dir = checkpoint_dir(run);
     if dir.exists() {
         if old.exists() {
             std::fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
         }
         std::fs::rename(&dir, &old).map_err(|e| TrainError::io(&dir, e))?;
     }
-    std::fs::rename(&tmp, &dir).map_err(|e| TrainError::io(&tmp, e))?;
+    std::fs::rename(ready, &dir).map_err(|e| TrainError::io(ready, e))?;
     if old.exists() {
         std::fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
     }

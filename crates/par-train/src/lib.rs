@@ -8,13 +8,14 @@ pub mod checkpoint;
 mod error;
 pub mod grad;
 pub mod module_state;
+pub mod monitor;
 pub mod par;
 pub mod plan;
-pub mod progress;
 pub mod tokenize;
 pub mod vq;
 
 pub use error::TrainError;
+pub use monitor::{Monitor, Silent, StopAt};
 
 /// The result of a training call.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use indicatif::ProgressBar;
 use par_data::compact::{self, CompactHeader, CompactReader};
 use par_data::llamagen::LlamaGenDirs;
 use par_data::{Augmentation, DataError, IdxImages, ImageFolder, PixelImage, augment, load_image};
@@ -20,6 +19,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
+use crate::monitor::Monitor;
 use crate::checkpoint::{read_json, write_json};
 
 /// Where the images come from.
@@ -85,7 +85,7 @@ impl Source {
 }
 
 /// Which files to write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OutputFormat {
     /// `{out}/codes.parc` (docs/data.md).
     Compact,
@@ -93,6 +93,39 @@ pub enum OutputFormat {
     Llamagen,
     /// Both.
     Both,
+}
+
+impl OutputFormat {
+    /// Every value, in declaration order.
+    pub const ALL: [OutputFormat; 3] = [OutputFormat::Compact, OutputFormat::Llamagen, OutputFormat::Both];
+    /// Their names (as [`OutputFormat::name`] gives them; what `FromStr` accepts).
+    pub const NAMES: [&'static str; 3] = ["compact", "llamagen", "both"];
+
+    /// The value's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Compact => "compact",
+            OutputFormat::Llamagen => "llamagen",
+            OutputFormat::Both => "both",
+        }
+    }
+}
+
+impl std::fmt::Display for OutputFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for OutputFormat {
+    type Err = String;
+
+    /// Parses a name of [`OutputFormat::NAMES`].
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL.into_iter().find(|v| v.name() == s).ok_or_else(|| {
+            format!("unknown OutputFormat `{s}` (one of {})", Self::NAMES.join(", "))
+        })
+    }
 }
 
 /// Settings of a pre-tokenization job (all but `batch_size` and `strict` must match to resume).
@@ -198,12 +231,13 @@ fn encode_views(
 /// Runs (or resumes) a pre-tokenization job into `out`.
 ///
 /// `strict` makes an unreadable image fatal; otherwise it is skipped with a warning on the
-/// progress bar and listed in the report. `batch_size` is in images (each contributes its views).
+/// monitor and listed in the report. `batch_size` is in images (each contributes its views).
 ///
 /// # Errors
 ///
 /// [`TrainError`]: an output folder holding another job or a finished one, a fatal image error,
-/// I/O; [`TrainError::Interrupted`] when `stop(chunks done)` returns true before a chunk
+/// I/O; [`TrainError::Interrupted`] (step = chunks done) when `monitor.should_stop(images done)`
+/// returns true before a chunk
 /// (Ctrl-C; finished chunks are kept).
 ///
 /// A job whose settings differ from an unfinished one in `out` is refused, naming the setting,
@@ -219,11 +253,10 @@ pub fn tokenize(
     batch_size: usize,
     strict: bool,
     device: &Device,
-    progress: &ProgressBar,
-    stop: &dyn Fn(usize) -> bool,
+    monitor: &dyn Monitor,
 ) -> Result<TokenizeReport, TrainError> {
     let result =
-        tokenize_in(source, model, settings, out, batch_size, strict, device, progress, stop);
+        tokenize_in(source, model, settings, out, batch_size, strict, device, monitor);
     if result.is_err() && !has_chunks(out) {
         let _ = std::fs::remove_dir_all(out.join(WORK_DIR));
     }
@@ -246,8 +279,7 @@ fn tokenize_in(
     batch_size: usize,
     strict: bool,
     device: &Device,
-    progress: &ProgressBar,
-    stop: &dyn Fn(usize) -> bool,
+    monitor: &dyn Monitor,
 ) -> Result<TokenizeReport, TrainError> {
     let config = model.config().clone();
     let settings = &TokenizeSettings {
@@ -307,7 +339,7 @@ fn tokenize_in(
     let n = source.len();
     let chunks = n.div_ceil(settings.chunk_size);
     let model = model.valid();
-    progress.set_length(n as u64);
+    monitor.start(0, n);
     let t0 = std::time::Instant::now();
     let (mut written, mut encoded_here) = (0usize, 0usize);
     let mut skipped: Vec<Skipped> = Vec::new();
@@ -321,10 +353,10 @@ fn tokenize_in(
                 serde_json::from_value::<Vec<Skipped>>(r.header().meta["skipped"].clone())
                     .unwrap_or_default(),
             );
-            progress.inc(range.len() as u64);
+            monitor.update(range.end, "");
             continue;
         }
-        if stop(c) {
+        if monitor.should_stop(range.start) {
             return Err(TrainError::Interrupted { step: c });
         }
         let loaded: Vec<(usize, Result<(Vec<PixelImage>, u32), DataError>)> = range
@@ -349,12 +381,12 @@ fn tokenize_in(
                     labels.push(l);
                 }
                 Err(e) if !strict => {
-                    progress.suspend(|| eprintln!("warning: skipping {e}"));
+                    monitor.warn(&format!("skipping {e}"));
                     new_skips.push(Skipped { path: source.path_of(i), reason: e.to_string() });
                 }
                 Err(e) => {
                     return Err(TrainError::Config(format!(
-                        "{e} (without --strict it would be skipped)"
+                        "{e} (a job that is not strict would skip it)"
                     )));
                 }
             }
@@ -383,7 +415,7 @@ fn tokenize_in(
         written += labels.len();
         skipped.extend(new_skips);
         encoded_here += range.len();
-        progress.inc(range.len() as u64);
+        monitor.update(range.end, "");
     }
     if matches!(settings.format, OutputFormat::Compact | OutputFormat::Both) {
         // Streamed chunk by chunk: labels first (small), then each chunk's codes.

@@ -25,11 +25,11 @@
 #![recursion_limit = "256"]
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use experiments::{progress_bar, stop_flag, write_atomic};
+use experiments::{BarMonitor, stop_flag, write_atomic};
 use par_app::{InputResult, OutputDir};
 use par_data::{CodeStore, ImageSet, PixelImage};
 use par_device::DeviceArgs;
@@ -38,7 +38,7 @@ use par_model::{ParTransformer, ParTransformerConfig};
 use par_order::{Arrangement, GroupAttention, ScheduleVariant};
 use par_sample::SampleConfig;
 use par_tokenizer::VqTokenizer;
-use par_train::par::{CodeDataset, ParReport, ParTrainConfig, train_par};
+use par_train::par::{CodeDataset, ParData, ParReport, ParTrainConfig, train_par};
 use serde::{Deserialize, Serialize};
 
 /// The variants in table order: name, parallel degree, schedule variant.
@@ -253,13 +253,12 @@ fn run(args: Args) -> anyhow::Result<()> {
     write_atomic(&config_path, serde_json::to_string_pretty(&config)?.as_bytes())?;
     output.keep();
 
-    let stop = stop_flag();
-    let stop_fn = |_: usize| stop.load(Ordering::SeqCst);
+    stop_flag(); // Ctrl-C now checkpoints the running training
     let load = |dir: &str| -> anyhow::Result<CodeDataset> {
         let store = CodeStore::open(&from.join(dir))?;
         Ok(CodeDataset::load(&store, 0..store.info().num_images)?)
     };
-    let (train_codes, val_codes) = (load("codes")?, load("codes_val")?);
+    let par_data = ParData::new(load("codes")?, load("codes_val")?);
     let tok = VqTokenizer::load(&tok_path, None, &device)?;
     let classifier = Classifier::embedded(&device);
     // The demo's reference: the real test images it did not hold out for the tokenizer.
@@ -303,21 +302,19 @@ fn run(args: Args) -> anyhow::Result<()> {
         let report: ParReport = if run.join("report.json").is_file() {
             read_json(&run.join("report.json"))?
         } else {
-            let bar = progress_bar(par_steps as u64, name);
+            let monitor = BarMonitor::new(name);
             let resume = par_train::checkpoint::latest(&run).is_some();
             let r = train_par(
                 &run,
                 &model_cfg,
                 &par_train,
-                &train_codes,
-                &val_codes,
+                &par_data,
                 &vec![device.clone(); config.workers],
                 resume,
-                &bar,
-                &stop_fn,
+                Arc::new(monitor.clone()),
             )?
             .report();
-            bar.finish();
+            monitor.bar().finish();
             r
         };
         let model = ParTransformer::load(&run.join("model.safetensors"), None, &device)?;

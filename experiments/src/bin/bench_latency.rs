@@ -29,7 +29,7 @@ struct Args {
     #[command(flatten)]
     device: DeviceArgs,
     /// Model size (random weights).
-    #[arg(long, value_enum, default_value = "gpt-b")]
+    #[arg(long, value_parser = par_app::choice::<par_model::Preset>(&par_model::Preset::NAMES), default_value = "gpt-b")]
     preset: Preset,
     /// Tokens per side of the code grid (16: 256 px, 24: 384 px, 32: 512 px with VQ-16).
     #[arg(long, default_value_t = 16)]

@@ -26,7 +26,7 @@ struct Args {
     #[arg(long)]
     idx: Option<PathBuf>,
     /// Small preset to time on 32×32 grayscale images.
-    #[arg(long, value_enum, default_value = "vq-small-16")]
+    #[arg(long, value_parser = par_app::choice::<par_tokenizer::TokenizerPreset>(&par_tokenizer::TokenizerPreset::NAMES), default_value = "vq-small-16")]
     small: TokenizerPreset,
     /// Images per forward for the small preset.
     #[arg(long, default_value_t = 64)]
@@ -68,7 +68,7 @@ fn time(repeats: usize, mut f: impl FnMut()) -> f64 {
 }
 
 fn name(p: TokenizerPreset) -> String {
-    clap::ValueEnum::to_possible_value(&p).map(|v| v.get_name().to_string()).unwrap_or_default()
+    p.name().to_string()
 }
 
 fn main() -> std::process::ExitCode {

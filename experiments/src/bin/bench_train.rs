@@ -7,13 +7,14 @@
 #![recursion_limit = "256"]
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Parser;
 use experiments::write_atomic;
-use indicatif::ProgressBar;
 use par_device::DeviceArgs;
 use par_model::Preset;
-use par_train::par::{CodeDataset, ParTrainConfig, train_par};
+use par_train::Silent;
+use par_train::par::{CodeDataset, ParData, ParTrainConfig, train_par};
 
 #[derive(Parser)]
 #[command(allow_negative_numbers = true, about = "Benchmark PAR training throughput")]
@@ -21,7 +22,7 @@ struct Args {
     #[command(flatten)]
     device: DeviceArgs,
     /// Model size.
-    #[arg(long, value_enum, default_value = "gpt-b")]
+    #[arg(long, value_parser = par_app::choice::<par_model::Preset>(&par_model::Preset::NAMES), default_value = "gpt-b")]
     preset: Preset,
     /// Tokens per side.
     #[arg(long, default_value_t = 16)]
@@ -79,6 +80,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         tokens: n,
     };
     let empty = CodeDataset { codes: vec![], labels: vec![], views: 1, tokens: n };
+    let data = ParData::new(data, empty);
     let mut times = Vec::new();
     for (i, steps) in [1, 1 + args.steps].into_iter().enumerate() {
         let dir = tempfile::tempdir()?;
@@ -93,11 +95,9 @@ fn run(args: Args) -> anyhow::Result<()> {
             &model,
             &cfg,
             &data,
-            &empty,
             &vec![device.clone(); args.workers],
             false,
-            &ProgressBar::hidden(),
-            &|_| false,
+            Arc::new(Silent),
         )?
         .report();
         times.push(r.seconds);

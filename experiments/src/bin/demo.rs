@@ -13,13 +13,13 @@
 #![recursion_limit = "256"]
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use anyhow::Context;
 use burn::module::Module;
 use clap::Parser;
 use experiments::plot::{Curve, loss_png};
-use experiments::{progress_bar, stop_flag, write_atomic};
+use experiments::{BarMonitor, stop_flag, write_atomic};
 use par_app::{InputResult, OutputDir};
 use par_data::{CodeStore, IdxImages, IdxSplit, ImageSet, PixelImage};
 use par_device::DeviceArgs;
@@ -28,7 +28,7 @@ use par_model::Preset;
 use par_sample::SampleConfig;
 use par_tokenizer::{TokenizerPreset, VqTokenizer};
 use par_train::module_state::{restore, snapshot};
-use par_train::par::{CodeDataset, ParTrainConfig, train_par};
+use par_train::par::{CodeDataset, ParData, ParTrainConfig, train_par};
 use par_train::tokenize::{OutputFormat, Source, TokenizeSettings, tokenize};
 use par_train::vq::{VqTrainConfig, train_tokenizer};
 use serde::{Deserialize, Serialize};
@@ -184,8 +184,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let data = args.data.clone().unwrap_or_else(|| repo().join("data/fashion-mnist"));
     let out = args.out.clone();
     let device = args.device.device()?;
-    let stop = stop_flag();
-    let stop_fn = |_: usize| stop.load(Ordering::SeqCst);
+    stop_flag(); // Ctrl-C now checkpoints the running stage
     let smoke = args.smoke;
 
     // ---- configuration
@@ -355,9 +354,9 @@ fn run(args: Args) -> anyhow::Result<()> {
             train_idx.len()
         );
         let full = ImageSet::from_idx(&train_idx, 32);
-        let bar = progress_bar(0, "classifier");
-        let c = train_classifier(&full, if smoke { 1 } else { 3 }, args.seed, &device, &bar)?;
-        bar.finish();
+        let monitor = BarMonitor::new("classifier");
+        let c = train_classifier(&full, if smoke { 1 } else { 3 }, args.seed, &device, &monitor)?;
+        monitor.bar().finish();
         snapshot(&c)?.write_safetensors(&classifier_path)?;
         c
     };
@@ -375,7 +374,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let tok_report = if tok_dir.join("report.json").is_file() {
         read_report::<par_train::vq::VqReport>(&tok_dir.join("report.json"))?
     } else {
-        let bar = progress_bar(tokenizer_train.steps as u64, "tokenizer");
+        let monitor = BarMonitor::new("tokenizer");
         let resume = par_train::checkpoint::latest(&tok_dir).is_some();
         let r = train_tokenizer(
             &tok_dir,
@@ -385,11 +384,10 @@ fn run(args: Args) -> anyhow::Result<()> {
             &val_set.take(256),
             &device,
             resume,
-            &bar,
-            &stop_fn,
+            &monitor,
         )?
         .report();
-        bar.finish();
+        monitor.bar().finish();
         r
     };
     std::fs::copy(tok_dir.join("reconstructions.png"), out.join("reconstructions.png"))
@@ -426,14 +424,14 @@ fn run(args: Args) -> anyhow::Result<()> {
                 images,
                 classes: CLASSES.map(String::from).to_vec(),
             };
-            let bar = progress_bar(0, name);
-            tokenize(&source, &tok, &settings, &dir, 64, true, &device, &bar, &stop_fn)?;
-            bar.finish();
+            let monitor = BarMonitor::new(name);
+            tokenize(&source, &tok, &settings, &dir, 64, true, &device, &monitor)?;
+            monitor.bar().finish();
         }
         let store = CodeStore::open(&dir)?;
         codes.push(CodeDataset::load(&store, 0..store.info().num_images)?);
     }
-    let (train_codes, val_codes) = (codes.remove(0), codes.remove(0));
+    let par_data = ParData::new(codes.remove(0), codes.remove(0));
 
     // ---- PAR training
     stage("PAR-4× training");
@@ -441,21 +439,19 @@ fn run(args: Args) -> anyhow::Result<()> {
     let par_report = if par_dir.join("report.json").is_file() {
         read_report::<par_train::par::ParReport>(&par_dir.join("report.json"))?
     } else {
-        let bar = progress_bar(par_steps as u64, "PAR");
+        let monitor = BarMonitor::new("PAR");
         let resume = par_train::checkpoint::latest(&par_dir).is_some();
         let r = train_par(
             &par_dir,
             &model,
             &par_train,
-            &train_codes,
-            &val_codes,
+            &par_data,
             &vec![device.clone(); args.workers],
             resume,
-            &bar,
-            &stop_fn,
+            Arc::new(monitor.clone()),
         )?
         .report();
-        bar.finish();
+        monitor.bar().finish();
         r
     };
     loss_png(
@@ -526,6 +522,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     // The ceiling: the classifier on the tokenizer's reconstructions of the held-out images
     // (their codes, decoded), i.e. what a perfect generator of these codes would score.
     let order = par_model.schedule().order();
+    let val_codes = &par_data.val;
     let held_out = val_codes.eval_batch(0..val_codes.len(), order);
     let raster: Vec<i64> = held_out
         .tokens

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use experiments::{progress_bar, write_atomic};
+use experiments::{BarMonitor, write_atomic};
 use par_data::{IdxImages, IdxSplit, ImageSet};
 use par_device::DeviceArgs;
 use par_eval::classifier::train_classifier;
@@ -47,9 +47,9 @@ fn run(args: Args) -> anyhow::Result<()> {
     let train = ImageSet::from_idx(&IdxImages::open(&args.data, IdxSplit::Train).input()?, 32);
     let test = ImageSet::from_idx(&IdxImages::open(&args.data, IdxSplit::Test).input()?, 32);
     let t0 = std::time::Instant::now();
-    let bar = progress_bar(0, "classifier");
-    let model = train_classifier(&train, args.epochs, args.seed, &device, &bar)?;
-    bar.finish();
+    let monitor = BarMonitor::new("classifier");
+    let model = train_classifier(&train, args.epochs, args.seed, &device, &monitor)?;
+    monitor.bar().finish();
     let accuracy = model.accuracy(&test, &device);
     out.write(&snapshot(&model)?.to_safetensors_bytes()?)?;
     let report = serde_json::json!({

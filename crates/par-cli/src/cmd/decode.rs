@@ -41,7 +41,7 @@ pub struct TokenizerArgs {
     #[arg(long)]
     pub tokenizer: PathBuf,
     /// Tokenizer size, for checkpoints that store no config (e.g. `vq-16` for LlamaGen's).
-    #[arg(long, value_enum, conflicts_with = "tokenizer_config")]
+    #[arg(long, value_parser = par_app::choice::<par_tokenizer::TokenizerPreset>(&par_tokenizer::TokenizerPreset::NAMES), conflicts_with = "tokenizer_config")]
     pub tokenizer_preset: Option<TokenizerPreset>,
     /// Tokenizer config as JSON (`VqTokenizerConfig`), instead of a preset.
     #[arg(long)]

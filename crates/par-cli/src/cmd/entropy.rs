@@ -46,7 +46,7 @@ pub struct EntropyArgs {
     #[arg(long, required_unless_present = "synthetic_gaussian")]
     tokenizer: Option<PathBuf>,
     /// Tokenizer size, for checkpoints that store no config.
-    #[arg(long, value_enum, conflicts_with = "tokenizer_config")]
+    #[arg(long, value_parser = par_app::choice::<par_tokenizer::TokenizerPreset>(&par_tokenizer::TokenizerPreset::NAMES), conflicts_with = "tokenizer_config")]
     tokenizer_preset: Option<par_tokenizer::TokenizerPreset>,
     /// Tokenizer config as JSON, instead of a preset.
     #[arg(long)]

@@ -12,7 +12,7 @@ use par_model::{ParTransformer, ParTransformerConfig, Preset};
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelArgs {
     /// A named model size.
-    #[arg(long, value_enum, conflicts_with = "model_config")]
+    #[arg(long, value_parser = par_app::choice::<par_model::Preset>(&par_model::Preset::NAMES), conflicts_with = "model_config")]
     pub preset: Option<Preset>,
     /// A model config as JSON: a `ParTransformerConfig`, e.g. the `config` object printed by
     /// `par model-info --format json`; fields left out take their defaults (GPT-B, n = 4, 16×16).

@@ -8,7 +8,7 @@ use super::order::Format;
 #[derive(Debug, clap::Args)]
 pub struct ModelInfoArgs {
     /// Model size.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = par_app::choice::<par_model::Preset>(&par_model::Preset::NAMES))]
     preset: Preset,
     /// Parallel degree n.
     #[arg(long, default_value_t = 4)]
@@ -22,9 +22,7 @@ pub struct ModelInfoArgs {
 }
 
 fn preset_name(preset: Preset) -> String {
-    clap::ValueEnum::to_possible_value(&preset)
-        .map(|v| v.get_name().to_string())
-        .unwrap_or_default()
+    preset.name().to_string()
 }
 
 /// Runs `par model-info`.

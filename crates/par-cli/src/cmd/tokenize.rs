@@ -9,7 +9,7 @@ use par_device::DeviceArgs;
 use par_train::tokenize::{OutputFormat, Source, TokenizeSettings, tokenize};
 
 use super::decode::TokenizerArgs;
-use crate::progress::{bar, stop_flag};
+use crate::progress::BarMonitor;
 
 use par_data::FASHION_MNIST_CLASSES;
 
@@ -49,7 +49,7 @@ pub struct TokenizeArgs {
     #[arg(long, default_value_t = 1.1)]
     crop_range: f64,
     /// Output files.
-    #[arg(long, value_enum, default_value = "compact")]
+    #[arg(long, value_parser = par_app::choice::<par_train::tokenize::OutputFormat>(&par_train::tokenize::OutputFormat::NAMES), default_value = "compact")]
     format: OutputFormat,
     /// Prefix of the LlamaGen folders ({name}_codes, {name}_labels) [default: imagenet{size} for
     /// --images, {split}{size} for --idx].
@@ -153,7 +153,7 @@ pub fn run(args: &TokenizeArgs) -> anyhow::Result<()> {
         tokenizer: args.tokenizer.tokenizer.clone(),
         tokenizer_fingerprint: 0, // filled in by the job
     };
-    let progress = bar(settings.source_images as u64, "tokenize");
+    let monitor = BarMonitor::new("tokenize");
     let report = tokenize(
         &source,
         &model,
@@ -162,11 +162,10 @@ pub fn run(args: &TokenizeArgs) -> anyhow::Result<()> {
         args.batch_size,
         args.strict,
         &device,
-        &progress,
-        &|_| stop_flag().load(std::sync::atomic::Ordering::SeqCst),
+        &monitor,
     )
     .map_err(|e| par_app::name_flag(e.into(), &par_app::long_flags::<TokenizeArgs>()))?;
-    progress.finish();
+    monitor.bar().finish();
     out.keep();
     eprintln!(
         "{} images × {} views of {}×{} codes → {} ({} skipped; {:.1} images/s)",

@@ -9,7 +9,7 @@ use super::order::Format;
 #[derive(Debug, clap::Args)]
 pub struct TokenizerInfoArgs {
     /// Tokenizer size.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = par_app::choice::<par_tokenizer::TokenizerPreset>(&par_tokenizer::TokenizerPreset::NAMES))]
     preset: TokenizerPreset,
     /// json: `{"preset", "parameters", "downsample_factor", "config"}`; text: one line.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -21,9 +21,7 @@ pub struct TokenizerInfoArgs {
 pub fn run(args: &TokenizerInfoArgs) -> anyhow::Result<()> {
     let config = args.preset.config();
     let parameters = config.init(&par_device::DeviceArgs::default().device()?)?.num_params();
-    let name = clap::ValueEnum::to_possible_value(&args.preset)
-        .map(|v| v.get_name().to_string())
-        .unwrap_or_default();
+    let name = args.preset.name();
     match args.format {
         Format::Json => {
             let report = serde_json::json!({

@@ -14,7 +14,7 @@ use par_train::vq::{VqTrainConfig, train_tokenizer};
 use par_train::{TrainError, Trained};
 use rayon::prelude::*;
 
-use crate::progress::{bar, stop_flag};
+use crate::progress::BarMonitor;
 
 /// Arguments of `par tokenizer train`.
 #[derive(Debug, clap::Args)]
@@ -35,7 +35,7 @@ pub struct TokenizerTrainArgs {
     #[arg(long)]
     resume: bool,
     /// Tokenizer size.
-    #[arg(long, value_enum, default_value = "vq-small-16", conflicts_with = "config")]
+    #[arg(long, value_parser = par_app::choice::<par_tokenizer::TokenizerPreset>(&par_tokenizer::TokenizerPreset::NAMES), default_value = "vq-small-16", conflicts_with = "config")]
     preset: TokenizerPreset,
     /// Tokenizer config as JSON (`VqTokenizerConfig`), instead of a preset.
     #[arg(long)]
@@ -196,7 +196,7 @@ pub fn run(args: &TokenizerTrainArgs) -> anyhow::Result<()> {
         cfg.steps,
         cfg.batch_size
     );
-    let progress = bar(cfg.steps as u64, "train");
+    let monitor = BarMonitor::new("train");
     let trained = train_tokenizer(
         &args.out,
         &tokenizer,
@@ -205,8 +205,7 @@ pub fn run(args: &TokenizerTrainArgs) -> anyhow::Result<()> {
         &held_out,
         &device,
         args.resume,
-        &progress,
-        &|_| stop_flag().load(std::sync::atomic::Ordering::SeqCst),
+        &monitor,
     )
     .map_err(|e| match e {
         TrainError::NonFinite { .. } => {
@@ -214,7 +213,7 @@ pub fn run(args: &TokenizerTrainArgs) -> anyhow::Result<()> {
         }
         e => named(e.into()),
     })?;
-    progress.finish();
+    monitor.bar().finish();
     out.keep();
     let finished = matches!(trained, Trained::AlreadyFinished(_));
     let h = &trained.report().held_out;

@@ -1,15 +1,16 @@
-//! PAR training (docs/spec.md §5): code datasets, the Table 5 schedule and optimizer, the
-//! training loop.
+//! PAR training (docs/spec.md §5) on burn-train's `Learner`: code datasets, the Table 5
+//! schedule and optimizer, the model's step, the loaders and checkpointers of a run.
 
 mod data;
-mod schedule;
+mod learner;
+mod lr_schedule;
 mod step;
 mod trainer;
 
 pub use data::{CodeBatch, CodeDataset, mix, uniform};
-pub use schedule::WarmupCosine;
-pub use step::{CastParams, ParStep};
+pub use lr_schedule::{WarmupCosine, WarmupCosineScheduler};
+pub use step::{CastParams, ParItem, ParOutput, ParStep};
 pub use trainer::{
-    ParLog, ParReport, ParTrainConfig, Precision, ValLog, optimizer, train_par, validation_loss,
-    weight_decay_split,
+    ParData, ParLog, ParReport, ParTrainConfig, Precision, ValLog, optimizer, train_par,
+    validation_loss, weight_decay_split,
 };

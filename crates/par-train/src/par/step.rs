@@ -1,58 +1,212 @@
-//! One PAR training step through burn-train's [`TrainStep`] / [`InferenceStep`] traits: the
-//! model wrapped as a classifier of `batch · N` tokens, so burn-train's metrics (loss, accuracy)
-//! and `Learner` apply to it; plus the mixed-precision cast.
+//! The PAR model as burn-train's `LearnerModel`: [`TrainStep`] / [`InferenceStep`] on
+//! [`ParItem`]s, and [`TrainStep::optimize`] overridden with what the paper's optimizer step
+//! adds to AdamW — global gradient-norm clipping, a divergence check and the optional EMA — so
+//! that burn-train's `Learner` runs the whole Table 5 step (docs/training.md).
 
-use burn::module::{Module, ModuleMapper, Param};
+use std::sync::Arc;
+
+use burn::module::{Module, ModuleMapper, Param, ParamId};
+use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
+use burn::optim::{GradientsParams, ModuleOptimizer, MultiGradientsParams};
 use burn::prelude::*;
 use burn::tensor::DType;
-use burn_train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
+use burn_train::metric::{Adaptor, ItemLazy, LossInput};
+use burn_train::{InferenceStep, TrainOutput, TrainStep};
 use par_model::{ParTransformer, TransformerInput};
 
-/// The transformer as a burn-train model: input = PAR-order tokens + classes, output = the
-/// per-token classification (logits `[batch · N, V]`, targets `[batch · N]`, mean CE loss).
+use super::data::mix;
+use super::learner::Run;
+use super::trainer::Precision;
+use crate::grad::{clip_grad_norm_multi, clip_grad_norm};
+
+/// One (part of a) training or validation batch.
+#[derive(Debug, Clone)]
+pub struct ParItem {
+    /// PAR-order tokens `[b, N]` and classes `[b]`.
+    pub input: TransformerInput,
+    /// The training step this batch belongs to (0-based); seeds the dropout masks.
+    pub step: usize,
+    /// This part's share of the global batch (`b / batch_size`; 1 on one device): the loss is
+    /// scaled by it, so the gradients summed over the devices are those of the global batch mean.
+    pub weight: f64,
+}
+
+/// The output of a step: the mean cross-entropy of the batch, `[1]` (burn-train's loss metric
+/// reads it). Unlike burn-train's `ClassificationOutput` it does not keep the `[b·N, V]` logits
+/// alive until the metric thread has seen them.
+#[derive(Debug, Clone)]
+pub struct ParOutput {
+    /// Mean cross-entropy over the batch's tokens, nats.
+    pub loss: Tensor<1>,
+}
+
+impl ItemLazy for ParOutput {
+    fn sync(self) -> Result<Self, burn::tensor::ExecutionError> {
+        self.loss.device().flush()?;
+        Ok(ParOutput { loss: self.loss.without_autodiff() })
+    }
+}
+
+impl Adaptor<LossInput> for ParOutput {
+    fn adapt(&self) -> LossInput {
+        LossInput::new(self.loss.clone())
+    }
+}
+
+/// The transformer as a burn-train model, with an optional EMA copy of its weights (updated in
+/// [`TrainStep::optimize`], checkpointed with the model).
 #[derive(Module, Debug)]
 pub struct ParStep {
     /// The model.
     pub model: ParTransformer,
+    /// `ema ← d·ema + (1 − d)·w` after every update, when the run has an EMA decay `d`.
+    pub ema: Option<ParTransformer>,
+    /// The training run this step belongs to (precision, clipping, the journal); `None` for a
+    /// bare model (validation of a finished model).
+    #[module(skip)]
+    pub(crate) run: Option<Arc<Run>>,
 }
 
 impl ParStep {
-    /// Teacher-forced logits and mean cross-entropy of a batch.
+    /// A bare model (no run: f32, no journal).
+    pub fn new(model: ParTransformer) -> Self {
+        Self { model, ema: None, run: None }
+    }
+
+    /// Teacher-forced mean cross-entropy of a batch.
     ///
     /// # Panics
     ///
     /// If the batch does not fit the model (the trainer checks the data against the config
     /// before the first step).
-    pub fn classify(&self, input: TransformerInput) -> ClassificationOutput {
+    pub fn loss(&self, input: TransformerInput) -> Tensor<1> {
         let targets = input.tokens.clone();
         let logits = self.model.forward(input).expect("batch checked against the model");
         let [b, n, v] = logits.dims();
-        let output = logits.reshape([b * n, v]);
-        let targets = targets.reshape([b * n]);
-        let loss = burn::nn::loss::CrossEntropyLossConfig::new()
-            .init(&output.device())
-            .forward(output.clone(), targets.clone());
-        ClassificationOutput { loss, output, targets }
+        burn::nn::loss::CrossEntropyLossConfig::new()
+            .init(&logits.device())
+            .forward(logits.reshape([b * n, v]), targets.reshape([b * n]))
     }
 }
 
 impl TrainStep for ParStep {
-    type Input = TransformerInput;
-    type Output = ClassificationOutput;
+    type Input = ParItem;
+    type Output = ParOutput;
 
-    fn step(&self, item: TransformerInput) -> TrainOutput<ClassificationOutput> {
-        let out = self.classify(item);
-        TrainOutput::new(self, out.loss.backward(), out)
+    fn step(&self, item: ParItem) -> TrainOutput<ParOutput> {
+        let device = item.input.tokens.device();
+        let precision = self.run.as_ref().map_or(Precision::F32, |r| r.precision);
+        if let Some(run) = &self.run {
+            // Dropout masks: the generator reseeded from (seed, step) before every step. Burn's
+            // generator is global per backend, so with several devices the workers draw from it
+            // concurrently and the masks (only they) depend on thread timing.
+            device.seed(mix(run.seed ^ mix(item.step as u64)));
+        }
+        let loss = match precision {
+            Precision::F32 => self.loss(item.input),
+            // The casts are in the graph: the backward pass ends at the f32 master weights.
+            Precision::Bf16 => {
+                ParStep::new(self.model.clone().map(&mut CastParams(DType::BF16))).loss(item.input)
+            }
+        };
+        let scaled = if item.weight == 1.0 { loss.clone() } else { loss.clone() * item.weight };
+        if let Some(run) = &self.run {
+            run.add_loss(item.step, scaled.clone().into_scalar::<f64>());
+        }
+        TrainOutput::new(self, scaled.backward(), ParOutput { loss })
+    }
+
+    fn optimize(
+        self,
+        optim: &mut ModuleOptimizer,
+        lr: ModuleLearningRate,
+        mut grads: GradientsParams,
+    ) -> Self {
+        let norm = self.run.as_ref().map(|r| clip_grad_norm(&self.model, &mut grads, r.grad_clip));
+        self.finish_update(norm, |s| optim.step(lr, s, grads))
+    }
+
+    fn optimize_multi(
+        self,
+        optim: &mut ModuleOptimizer,
+        lr: ModuleLearningRate,
+        mut grads: MultiGradientsParams,
+    ) -> Self {
+        let norm =
+            self.run.as_ref().map(|r| clip_grad_norm_multi(&self.model, &mut grads, r.grad_clip));
+        self.finish_update(norm, |s| optim.step_multi(lr, s, grads))
+    }
+}
+
+impl ParStep {
+    /// The common end of both `optimize` paths: refuse a non-finite gradient norm (no update,
+    /// the run stops), update, blend the EMA, check the weights at checkpoint steps, journal.
+    fn finish_update(self, norm: Option<f64>, update: impl FnOnce(Self) -> Self) -> Self {
+        let (Some(run), Some(norm)) = (self.run.clone(), norm) else {
+            return update(self);
+        };
+        if !run.accept_norm(norm) {
+            return self;
+        }
+        let mut next = update(self);
+        if let (Some(ema), Some(decay)) = (next.ema.take(), run.ema_decay) {
+            next.ema = Some(blend(ema, &next.model, decay));
+        }
+        run.finish_step(norm, &next.model);
+        next
     }
 }
 
 impl InferenceStep for ParStep {
-    type Input = TransformerInput;
-    type Output = ClassificationOutput;
+    type Input = ParItem;
+    type Output = ParOutput;
 
-    fn step(&self, item: TransformerInput) -> ClassificationOutput {
-        self.classify(item)
+    fn step(&self, item: ParItem) -> ParOutput {
+        let b = item.input.classes.dims()[0];
+        let loss = self.loss(item.input);
+        if let Some(run) = &self.run {
+            run.add_validation(loss.clone().into_scalar::<f64>(), b);
+        }
+        ParOutput { loss }
     }
+}
+
+/// `ema ← d·ema + (1 − d)·w`, parameter by parameter (matched by module path order; the EMA is a
+/// copy of the model with its own parameter ids and no gradients).
+fn blend(ema: ParTransformer, model: &ParTransformer, decay: f64) -> ParTransformer {
+    struct Collect(Vec<Tensor<1>>);
+    impl burn::module::ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let t = param.val().inner();
+            let n = t.shape().num_elements();
+            self.0.push(t.reshape([n]));
+        }
+    }
+    struct Blend(std::vec::IntoIter<Tensor<1>>, f64);
+    impl ModuleMapper for Blend {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let (id, old, mapper) = param.consume();
+            let dims: [usize; D] = old.dims();
+            let w = self.0.next().expect("the EMA mirrors the model").reshape(dims);
+            let new = Tensor::from_inner(old.inner() * self.1 + w * (1.0 - self.1));
+            Param::from_mapped_value(id, new, mapper)
+        }
+    }
+    let mut c = Collect(Vec::new());
+    model.visit(&mut c);
+    ema.map(&mut Blend(c.0.into_iter(), decay))
+}
+
+/// A copy of `model` with fresh parameter ids and no gradient tracking: the EMA's start.
+pub(crate) fn ema_copy(model: &ParTransformer) -> ParTransformer {
+    struct Fresh;
+    impl ModuleMapper for Fresh {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let (_, value, _) = param.consume();
+            Param::initialized(ParamId::new(), Tensor::from_inner(value.inner()))
+        }
+    }
+    model.clone().map(&mut Fresh)
 }
 
 /// Casts every float parameter to `dtype` **through the autodiff graph**, keeping parameter ids:

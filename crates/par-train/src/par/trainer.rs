@@ -3,31 +3,39 @@
 //! decay to 0, global gradient-norm clipping, optional EMA, f32 or bf16-with-f32-masters,
 //! data-parallel over several devices, step-exact checkpoints and resume.
 
-use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use burn::config::Config;
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamGroup, ParamId};
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::module::{Module, ModuleVisitor, Param, ParamGroup, ParamId};
+use burn::optim::lr_scheduler::LrSchedulerRecord;
+use burn::optim::{AdamWConfig, ModuleOptimizer, OptimizerRecord};
 use burn::prelude::*;
-use burn::tensor::{DType, TensorData};
-use burn_train::TrainStep;
-use indicatif::ProgressBar;
-use par_model::{ParTransformer, ParTransformerConfig, TransformerInput};
+use burn::store::ModuleRecord;
+use burn::tensor::TensorData;
+use burn_train::checkpoint::KeepLastNCheckpoints;
+use burn_train::metric::LossMetric;
+use burn_train::{
+    ExecutionStrategy, Interrupter, Learner, MultiDeviceOptim, SupervisedTraining,
+};
+use par_model::{ParTransformer, ParTransformerConfig, Preset, TransformerInput};
 use par_order::TokenOrder;
 use serde::{Deserialize, Serialize};
 
-use super::data::{CodeBatch, CodeDataset, mix};
-use super::schedule::WarmupCosine;
-use super::step::{CastParams, ParStep};
-use crate::checkpoint::{self, load_optimizer, read_json, save_optimizer, write_json};
-use crate::grad::clip_grad_norm;
-use crate::module_state::{restore, snapshot};
-use crate::plan::BatchPlan;
+use super::data::CodeDataset;
+use super::learner::{
+    self, Fixed, NoMetricLog, Quiet, Run, RunFiles, State, StopAsked, TrainData, TrainLoader,
+    ValidLoader,
+};
+use super::lr_schedule::{WarmupCosine, WarmupCosineScheduler};
+use super::step::{self, ParStep};
+use crate::checkpoint::{self, read_json, write_json};
+use crate::module_state::snapshot;
+use crate::monitor::Monitor;
 use crate::{TrainError, Trained};
 
 /// Compute precision of training.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Precision {
     /// Everything f32 (CPU default).
     F32,
@@ -36,6 +44,38 @@ pub enum Precision {
     /// paper's bf16 autocast; Burn has no autocast). RMSNorm, RoPE, softmax and the loss run in
     /// f32 inside the model either way.
     Bf16,
+}
+
+impl Precision {
+    /// Every value, in declaration order.
+    pub const ALL: [Precision; 2] = [Precision::F32, Precision::Bf16];
+    /// Their names (as [`Precision::name`] gives them; what `FromStr` accepts).
+    pub const NAMES: [&'static str; 2] = ["f32", "bf16"];
+
+    /// The value's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+
+    /// Parses a name of [`Precision::NAMES`].
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL.into_iter().find(|v| v.name() == s).ok_or_else(|| {
+            format!("unknown Precision `{s}` (one of {})", Self::NAMES.join(", "))
+        })
+    }
 }
 
 /// Settings of a PAR training run; defaults are the paper's Table 5 for PAR-L / XL.
@@ -94,6 +134,19 @@ pub struct ParTrainConfig {
 }
 
 impl ParTrainConfig {
+    /// The paper's Table 5 settings for `preset` (docs/spec.md §5.3): peak lr 1e-4 and batch
+    /// 256 for L / XL (and the smaller presets), 2e-4 and 512 for XXL / 3B (and 1B, XXXL);
+    /// everything else is the [`ParTrainConfig::new`] default (300 epochs, 15 warm-up, AdamW
+    /// (0.9, 0.95), wd 0.05, clip 1.0, class dropout 0.1). This and
+    /// [`super::WarmupCosine`] are the places to change the optimizer's schedule.
+    pub fn table5(preset: Preset) -> Self {
+        let (lr, batch) = match preset {
+            Preset::GptXxl | Preset::GptXxxl | Preset::Gpt3b | Preset::Gpt1b => (2e-4, 512),
+            _ => (1e-4, 256),
+        };
+        Self::new().with_lr(lr).with_batch_size(batch)
+    }
+
     /// Checks every setting's range before any work.
     ///
     /// # Errors
@@ -199,37 +252,6 @@ pub struct ParReport {
     pub validation: Vec<ValLog>,
 }
 
-#[derive(Serialize, Deserialize)]
-struct State {
-    step: usize,
-    /// f64 values as bit patterns (exact through JSON).
-    history: Vec<(usize, [u64; 4])>,
-    validation: Vec<(usize, u64)>,
-    /// The unfinished logging window (loss, grad norm) as bit patterns.
-    #[serde(default)]
-    window: Vec<[u64; 2]>,
-    /// Fingerprints of the training and validation data.
-    data: [u64; 2],
-    model: ParTransformerConfig,
-    train: ParTrainConfig,
-    /// The device's float dtype; checkpoints from before it was recorded were all f32.
-    #[serde(default = "f32_name")]
-    dtype: String,
-}
-
-fn f32_name() -> String {
-    "f32".into()
-}
-
-fn history_bits(h: &ParLog) -> (usize, [u64; 4]) {
-    (h.step, [h.epoch, h.lr, h.loss, h.grad_norm].map(f64::to_bits))
-}
-
-fn history_from_bits((step, b): &(usize, [u64; 4])) -> ParLog {
-    let v = b.map(f64::from_bits);
-    ParLog { step: *step, epoch: v[0], lr: v[1], loss: v[2], grad_norm: v[3] }
-}
-
 /// Parameters with fewer than two dimensions (norm weights; the model has no biases): no decay.
 fn no_decay_ids<M: Module>(module: &M) -> Vec<ParamId> {
     struct V(Vec<ParamId>);
@@ -274,106 +296,6 @@ pub fn weight_decay_split(model: &ParTransformer) -> (Vec<String>, Vec<String>) 
     (decay, none)
 }
 
-fn input(batch: &CodeBatch, tokens: usize, device: &Device) -> TransformerInput {
-    let b = batch.classes.len();
-    TransformerInput {
-        tokens: Tensor::from_data(TensorData::new(batch.tokens.clone(), [b, tokens]), device),
-        classes: Tensor::from_data(TensorData::new(batch.classes.clone(), [b]), device),
-    }
-}
-
-/// Loss and gradients of one (part of a) batch on `device`, in `precision`.
-fn loss_and_grads(
-    model: &ParTransformer,
-    batch: &CodeBatch,
-    tokens: usize,
-    precision: Precision,
-    device: &Device,
-) -> (f64, GradientsParams) {
-    let x = input(batch, tokens, device);
-    match precision {
-        Precision::F32 => {
-            let out = TrainStep::step(&ParStep { model: model.clone() }, x);
-            (out.item.loss.into_scalar::<f64>(), out.grads)
-        }
-        Precision::Bf16 => {
-            // The casts are in the graph: the backward pass ends at the f32 master weights.
-            let compute = ParStep { model: model.clone().map(&mut CastParams(DType::BF16)) };
-            let out = compute.classify(x);
-            let loss = out.loss.clone().into_scalar::<f64>();
-            (loss, GradientsParams::from_grads(out.loss.backward(), model))
-        }
-    }
-}
-
-/// Weighted sum of per-device gradients on `device` (the all-reduce of data parallelism).
-fn reduce_grads<M: Module>(
-    model: &M,
-    parts: Vec<(f64, GradientsParams)>,
-    device: &Device,
-) -> GradientsParams {
-    struct V<'a> {
-        parts: &'a mut [(f64, GradientsParams)],
-        out: GradientsParams,
-        device: &'a Device,
-    }
-    impl ModuleVisitor for V<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let mut sum: Option<Tensor<D>> = None;
-            for (w, g) in self.parts.iter_mut() {
-                if let Some(t) = g.remove::<D>(param.id) {
-                    let t = t.to_device(self.device) * *w;
-                    sum = Some(match sum {
-                        Some(s) => s + t,
-                        None => t,
-                    });
-                }
-            }
-            if let Some(s) = sum {
-                self.out.register(param.id, s);
-            }
-        }
-    }
-    let mut parts = parts;
-    let mut v = V { parts: &mut parts, out: GradientsParams::new(), device };
-    model.visit(&mut v);
-    v.out
-}
-
-/// An exponential moving average of the weights, `ema ← d·ema + (1 − d)·w` after every step.
-struct Ema {
-    decay: f64,
-    model: ParTransformer,
-}
-
-impl Ema {
-    fn update(&mut self, model: &ParTransformer) {
-        struct Collect(HashMap<ParamId, Tensor<1>>);
-        impl ModuleVisitor for Collect {
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                let t = param.val().inner();
-                let n = t.shape().num_elements();
-                self.0.insert(param.id, t.reshape([n]));
-            }
-        }
-        struct Blend(HashMap<ParamId, Tensor<1>>, f64);
-        impl ModuleMapper for Blend {
-            fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-                let (id, old, mapper) = param.consume();
-                let dims: [usize; D] = old.dims();
-                let new = match self.0.remove(&id) {
-                    Some(w) => old * self.1 + w.reshape(dims) * (1.0 - self.1),
-                    None => old,
-                };
-                Param::from_mapped_value(id, new, mapper)
-            }
-        }
-        let mut c = Collect(HashMap::new());
-        model.visit(&mut c);
-        self.model = self.model.clone().map(&mut Blend(c.0, self.decay));
-    }
-}
-
 /// Mean validation cross-entropy (view 0, true classes, no dropout), in batches of `batch`.
 pub fn validation_loss(
     model: &ParTransformer,
@@ -382,30 +304,37 @@ pub fn validation_loss(
     batch: usize,
     device: &Device,
 ) -> f64 {
-    let model = ParStep { model: model.valid() };
+    let model = ParStep::new(model.valid());
     let (mut total, mut count) = (0.0, 0);
     let mut start = 0;
     while start < val.len() {
         let end = (start + batch.max(1)).min(val.len());
         let b = val.eval_batch(start..end, order);
-        let out = burn_train::InferenceStep::step(&model, input(&b, val.tokens, device));
-        total += out.loss.into_scalar::<f64>() * (end - start) as f64;
+        let n = b.classes.len();
+        let input = TransformerInput {
+            tokens: Tensor::from_data(TensorData::new(b.tokens, [n, val.tokens]), device),
+            classes: Tensor::from_data(TensorData::new(b.classes, [n]), device),
+        };
+        total += model.loss(input).into_scalar::<f64>() * (end - start) as f64;
         count += end - start;
         start = end;
     }
     if count == 0 { f64::NAN } else { total / count as f64 }
 }
 
-/// Trains a PAR model in `run` and writes `checkpoint/` every `checkpoint_every` steps,
-/// `model.safetensors` (our format: upstream keys + config; the EMA weights in
-/// `model_ema.safetensors` when on), `config.json` before the first step and `report.json`.
+/// Trains a PAR model in `run` on burn-train's `Learner` and writes `checkpoint/` at the end of
+/// every checkpoint period of `checkpoint_every` steps, `model.safetensors` (our format: upstream
+/// keys + config; the EMA weights in `model_ema.safetensors` when on), `config.json` before the
+/// first step and `report.json`.
 ///
-/// `devices`: one or more devices; the global batch is split evenly over them (data parallel),
-/// the gradients are summed on the first, weighted by the share of the batch, and one optimizer
-/// step is taken there. Every random choice is a function of (seed, step), so `resume` continues
-/// a run exactly; only `max_steps` may change on resume, and not below the steps done; a run
-/// already at its last step with its report is left as it is ([`Trained::AlreadyFinished`]).
-/// `stop(step)` is asked before each step (Ctrl-C).
+/// `devices`: one device (burn-train's single-device strategy) or several (its multi-device
+/// strategy with the optimizer on the first device): every global batch is split evenly over the
+/// devices, each part's loss weighted by its share, and the parts' gradients summed, so the
+/// update is that of the global batch. Every random choice is a function of (seed, step), so
+/// `resume` continues a run exactly; only `max_steps` may change on resume, and not below the
+/// steps done; a run already at its last step with its report is left as it is
+/// ([`Trained::AlreadyFinished`]). `monitor` hears of every step and is asked after each whether
+/// to stop: the period then ends early and is checkpointed.
 ///
 /// Training stops at the first non-finite loss, gradient norm or weight
 /// ([`TrainError::NonFinite`]) before anything from that step is saved. A run that fails before
@@ -416,48 +345,54 @@ pub fn validation_loss(
 /// [`TrainError`]: invalid settings, data that does not fit the model, an existing run without
 /// `resume`, `resume` without a checkpoint or with other settings, divergence, I/O;
 /// [`TrainError::Interrupted`] after a stop (checkpoint written).
-#[allow(clippy::too_many_arguments)]
 pub fn train_par(
     run: &Path,
     model_cfg: &ParTransformerConfig,
     cfg: &ParTrainConfig,
-    train: &CodeDataset,
-    val: &CodeDataset,
+    data: &ParData,
     devices: &[Device],
     resume: bool,
-    progress: &ProgressBar,
-    stop: &dyn Fn(usize) -> bool,
+    monitor: Arc<dyn Monitor>,
 ) -> Result<Trained<ParReport>, TrainError> {
-    let result = train_par_in(run, model_cfg, cfg, train, val, devices, resume, progress, stop);
+    let result = train_par_in(run, model_cfg, cfg, data, devices, resume, monitor);
     if result.is_err() {
         checkpoint::discard_unstarted(run);
+        learner::remove_pending(run);
     }
     result
 }
 
-#[allow(clippy::too_many_arguments)]
-fn train_par_in(
-    run: &Path,
+/// The codes a PAR run trains and validates on (shared with the data loaders' threads).
+#[derive(Debug, Clone)]
+pub struct ParData {
+    /// Training codes.
+    pub train: Arc<CodeDataset>,
+    /// Validation codes (may be empty).
+    pub val: Arc<CodeDataset>,
+}
+
+impl ParData {
+    /// Wraps the two sets.
+    pub fn new(train: CodeDataset, val: CodeDataset) -> Self {
+        Self { train: Arc::new(train), val: Arc::new(val) }
+    }
+}
+
+fn check_data(
     model_cfg: &ParTransformerConfig,
     cfg: &ParTrainConfig,
-    train: &CodeDataset,
-    val: &CodeDataset,
-    devices: &[Device],
-    resume: bool,
-    progress: &ProgressBar,
-    stop: &dyn Fn(usize) -> bool,
-) -> Result<Trained<ParReport>, TrainError> {
+    data: &ParData,
+    devices: usize,
+) -> Result<(), TrainError> {
     let bad = |m: String| Err(TrainError::Config(m));
-    cfg.validate()?;
-    if devices.is_empty() || train.is_empty() || cfg.batch_size < devices.len() {
+    let (train, val) = (&data.train, &data.val);
+    if devices == 0 || train.is_empty() || cfg.batch_size < devices {
         return bad(format!(
-            "training needs samples ({}), devices ({}) and a batch size ({}) of at least one sample per device",
+            "training needs samples ({}), devices ({devices}) and a batch size ({}) of at least one sample per device",
             train.len(),
-            devices.len(),
             cfg.batch_size
         ));
     }
-    model_cfg.validate().map_err(|e| TrainError::Config(e.to_string()))?;
     let n_tokens = model_cfg.grid_size * model_cfg.grid_size;
     let (codes, classes) = train.extents();
     if train.tokens != n_tokens {
@@ -482,19 +417,40 @@ fn train_par_in(
             ));
         }
     }
+    Ok(())
+}
+
+fn record_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
+    TrainError::Config(format!("{}: not a readable training record: {e}", path.display()))
+}
+
+fn train_par_in(
+    run_dir: &Path,
+    model_cfg: &ParTransformerConfig,
+    cfg: &ParTrainConfig,
+    data: &ParData,
+    devices: &[Device],
+    resume: bool,
+    monitor: Arc<dyn Monitor>,
+) -> Result<Trained<ParReport>, TrainError> {
+    cfg.validate()?;
+    model_cfg.validate().map_err(|e| TrainError::Config(e.to_string()))?;
+    check_data(model_cfg, cfg, data, devices.len())?;
+    let (train, val) = (&data.train, &data.val);
+    let n_tokens = model_cfg.grid_size * model_cfg.grid_size;
     let fingerprint = [train.fingerprint(), val.fingerprint()];
     // The token order of the model's schedule (PAR, or the raster order of an ablation).
     let order =
         model_cfg.schedule().map_err(|e| TrainError::Config(e.to_string()))?.order().clone();
     let total = cfg.total_steps(train.len());
     let dtype = checkpoint::device_dtype(&devices[0]);
-    let resumed = checkpoint::resume_state::<State>(run, resume, |s| s.step)?;
+    let resumed = checkpoint::resume_state::<State>(run_dir, resume, |s| s.step)?;
     if let Some((dir, state)) = &resumed {
         if state.data != fingerprint {
-            return bad(format!(
+            return Err(TrainError::Config(format!(
                 "{}: the checkpoint was trained on other data (training or validation codes differ)",
                 dir.display()
-            ));
+            )));
         }
         checkpoint::same_settings(dir, "dtype", &state.dtype, &dtype)?;
         checkpoint::same_settings(dir, "model", &state.model, model_cfg)?;
@@ -502,188 +458,150 @@ fn train_par_in(
         checkpoint::same_settings(dir, "", &same, cfg)?;
         if total < state.step {
             return Err(TrainError::StepsBehind {
-                path: run.into(),
+                path: run_dir.into(),
                 done: state.step,
                 asked: total,
                 field: "max_steps",
             });
         }
-        let report = run.join("report.json");
+        let report = run_dir.join("report.json");
         if total == state.step && report.is_file() {
             return Ok(Trained::AlreadyFinished(read_json(&report)?));
         }
     }
-    std::fs::create_dir_all(run).map_err(|e| TrainError::io(run, e))?;
+    std::fs::create_dir_all(run_dir).map_err(|e| TrainError::io(run_dir, e))?;
+    learner::remove_pending(run_dir);
     let main = devices[0].clone().autodiff();
     main.seed(cfg.seed);
-    let mut model = model_cfg.init(&main).map_err(|e| TrainError::Config(e.to_string()))?;
+    let model = model_cfg.init(&main).map_err(|e| TrainError::Config(e.to_string()))?;
     snapshot(&model)?; // materialise the lazily initialised weights now, in a fixed order
-    let mut optim = optimizer(cfg, &model);
-    let mut ema = cfg.ema_decay.map(|decay| Ema { decay, model: model.valid() });
-    let (mut start, mut history, mut validation) = (0, Vec::new(), Vec::new());
-    let mut window: Vec<(f64, f64)> = Vec::new();
-    let mut last_checkpoint = None;
-    if let Some((dir, state)) = resumed {
-        model = restore(model, &par_store::StateDict::read(&dir.join("model.safetensors"))?)?;
-        // The parameter groups are id sets: build them from the restored ids.
-        optim = load_optimizer(optimizer(cfg, &model), &dir.join("optim.bpk"))?;
-        if let Some(e) = ema.as_mut() {
-            e.model = restore(
-                e.model.clone(),
-                &par_store::StateDict::read(&dir.join("ema.safetensors"))?,
-            )?;
-        }
-        start = state.step;
-        last_checkpoint = Some(start);
-        history = state.history.iter().map(history_from_bits).collect();
-        validation = state
-            .validation
-            .iter()
-            .map(|(s, b)| ValLog { step: *s, loss: f64::from_bits(*b) })
-            .collect();
-        window =
-            state.window.iter().map(|w| (f64::from_bits(w[0]), f64::from_bits(w[1]))).collect();
+    let ema = cfg.ema_decay.map(|_| step::ema_copy(&model));
+
+    let run = Arc::new(Run {
+        dir: run_dir.to_path_buf(),
+        seed: cfg.seed,
+        precision: cfg.precision,
+        grad_clip: cfg.grad_clip,
+        ema_decay: cfg.ema_decay,
+        schedule: cfg.schedule(train.len()),
+        steps_per_epoch: cfg.steps_per_epoch(train.len()),
+        total,
+        period: cfg.checkpoint_every,
+        log_every: cfg.log_every,
+        val_every: cfg.val_every,
+        fixed: Fixed {
+            data: fingerprint,
+            model: model_cfg.clone(),
+            train: cfg.clone(),
+            dtype: dtype.clone(),
+        },
+        interrupter: Interrupter::new(),
+        monitor: monitor.clone(),
+        journal: Default::default(),
+    });
+    let mut par = ParStep { model, ema, run: Some(run.clone()) };
+    let scheduler = WarmupCosineScheduler { schedule: run.schedule, steps: 0 };
+    let mut records = None;
+    if let Some((dir, state)) = &resumed {
+        // Read here, before the Learner, so that a damaged file is an error naming it.
+        let path = dir.join("model.bpk");
+        par = par.load_record(ModuleRecord::load(&path).map_err(|e| record_error(&path, e))?);
+        let path = dir.join("optim.bpk");
+        let optim = OptimizerRecord::load(&path).map_err(|e| record_error(&path, e))?;
+        let path = dir.join("scheduler.bpk");
+        let lr = LrSchedulerRecord::load(&path).map_err(|e| record_error(&path, e))?;
+        records = Some((optim, lr));
+        run.restore_journal(state);
+    }
+    // The parameter groups are id sets: build them from the (restored) model's ids.
+    let optim = optimizer(cfg, &par.model);
+    let mut learner = Learner::new(par.clone(), optim, scheduler);
+    if let Some((optim, lr)) = records {
+        learner.load_optim(optim);
+        learner.load_scheduler(lr);
     }
     write_json(
-        &run.join("config.json"),
+        &run_dir.join("config.json"),
         &serde_json::json!({ "model": model_cfg, "train": cfg, "devices": devices.len(), "dtype": dtype, "train_samples": train.len(), "val_samples": val.len() }),
     )?;
 
-    let save = |step: usize,
-                model: &ParTransformer,
-                optim: &ModuleOptimizer,
-                ema: &Option<Ema>,
-                history: &[ParLog],
-                validation: &[ValLog],
-                window: &[(f64, f64)],
-                last_checkpoint: Option<usize>| {
-        // Weights are read back once, checked, and written from the same snapshot.
-        let weights = snapshot(model)?;
-        checkpoint::finite_weights(&weights, step, last_checkpoint)?;
-        let ema_weights = ema.as_ref().map(|e| snapshot(&e.model)).transpose()?;
-        checkpoint::write(run, |dir| {
-            weights.write_safetensors(&dir.join("model.safetensors"))?;
-            save_optimizer(optim, &dir.join("optim.bpk"))?;
-            if let Some(e) = &ema_weights {
-                e.write_safetensors(&dir.join("ema.safetensors"))?;
-            }
-            write_json(
-                &dir.join("state.json"),
-                &State {
-                    step,
-                    history: history.iter().map(history_bits).collect(),
-                    validation: validation.iter().map(|v| (v.step, v.loss.to_bits())).collect(),
-                    window: window.iter().map(|w| [w.0.to_bits(), w.1.to_bits()]).collect(),
-                    data: fingerprint,
-                    model: model_cfg.clone(),
-                    train: cfg.clone(),
-                    dtype: dtype.clone(),
-                },
-            )
-        })?;
-        model.valid().save(&run.join("model.safetensors"))?;
-        if let Some(e) = ema {
-            e.model.save(&run.join("model_ema.safetensors"))?;
-        }
-        Ok::<(), TrainError>(())
+    let done = run.journal().done;
+    let train_loader = TrainLoader {
+        run: run.clone(),
+        data: Arc::new(TrainData {
+            codes: train.clone(),
+            order: order.clone(),
+            batch_size: cfg.batch_size,
+            class_dropout: cfg.class_dropout,
+            num_classes: model_cfg.num_classes,
+            seed: cfg.seed,
+        }),
+        range: (0, cfg.batch_size),
+        device: main.clone(),
     };
-
-    let schedule = cfg.schedule(train.len());
-    let plan = BatchPlan::new(train.len(), cfg.batch_size, cfg.seed);
-    let spe = cfg.steps_per_epoch(train.len());
-    progress.set_length(total as u64);
-    progress.set_position(start as u64);
+    let valid_loader = ValidLoader {
+        run: run.clone(),
+        codes: val.clone(),
+        order,
+        batch_size: cfg.batch_size,
+        device: devices[0].clone(),
+    };
+    let strategy = if devices.len() == 1 {
+        ExecutionStrategy::SingleDevice(main.clone())
+    } else {
+        ExecutionStrategy::MultiDevice(devices.to_vec(), MultiDeviceOptim::OptimMainDevice)
+    };
+    let files = |name| RunFiles { run: run.clone(), name };
+    monitor.start(done, total);
     let t0 = std::time::Instant::now();
-    for step in start..total {
-        if stop(step) {
-            save(step, &model, &optim, &ema, &history, &validation, &window, last_checkpoint)?;
-            return Err(TrainError::Interrupted { step });
-        }
-        let batch = train.train_batch(
-            &plan,
-            step,
-            &order,
-            cfg.class_dropout,
-            model_cfg.num_classes,
-            cfg.seed,
-        );
-        // Dropout masks: the generator reseeded from (seed, step) before every step. Burn's
-        // generator is global per backend, so with several devices the workers draw from it
-        // concurrently and the masks (only they) depend on thread timing.
-        main.seed(mix(cfg.seed ^ mix(step as u64)));
-        let (loss, mut grads) = if devices.len() == 1 {
-            loss_and_grads(&model, &batch, n_tokens, cfg.precision, &main)
-        } else {
-            let k = devices.len();
-            let b = batch.classes.len();
-            let parts: Vec<(f64, f64, GradientsParams)> = std::thread::scope(|scope| {
-                let handles: Vec<_> = devices
-                    .iter()
-                    .enumerate()
-                    .map(|(d, device)| {
-                        let (lo, hi) = (d * b / k, (d + 1) * b / k);
-                        let part = CodeBatch {
-                            tokens: batch.tokens[lo * n_tokens..hi * n_tokens].to_vec(),
-                            classes: batch.classes[lo..hi].to_vec(),
-                        };
-                        let replica = model.clone().fork(&device.clone().autodiff());
-                        let dev = device.clone().autodiff();
-                        let precision = cfg.precision;
-                        scope.spawn(move || {
-                            let (l, g) = loss_and_grads(&replica, &part, n_tokens, precision, &dev);
-                            ((hi - lo) as f64 / b as f64, l, g)
-                        })
-                    })
-                    .collect();
-                handles.into_iter().map(|h| h.join().expect("device worker")).collect()
-            });
-            let loss = parts.iter().map(|(w, l, _)| w * l).sum();
-            (loss, reduce_grads(&model, parts.into_iter().map(|(w, _, g)| (w, g)).collect(), &main))
-        };
-        let grad_norm = clip_grad_norm(&model, &mut grads, cfg.grad_clip);
-        for (quantity, value) in [("loss", loss), ("gradient norm", grad_norm)] {
-            if !value.is_finite() {
-                return Err(TrainError::NonFinite {
-                    step: step + 1,
-                    quantity: quantity.into(),
-                    value,
-                    last_checkpoint,
-                });
-            }
-        }
-        let lr = schedule.lr(step);
-        model = optim.step(lr, model, grads);
-        if let Some(e) = ema.as_mut() {
-            e.update(&model);
-        }
-        window.push((loss, grad_norm));
-        let done = step + 1;
-        if done % cfg.log_every == 0 || done == total {
-            let n = window.len() as f64;
-            history.push(ParLog {
-                step: done,
-                epoch: done as f64 / spe as f64,
-                lr,
-                loss: window.iter().map(|w| w.0).sum::<f64>() / n,
-                grad_norm: window.iter().map(|w| w.1).sum::<f64>() / n,
-            });
-            window.clear();
-        }
-        if (done % cfg.val_every == 0 || done == total) && !val.is_empty() {
-            validation.push(ValLog {
-                step: done,
-                loss: validation_loss(&model, val, &order, cfg.batch_size, &devices[0]),
-            });
-        }
-        progress.set_message(format!("loss {loss:.4} lr {lr:.2e}"));
-        progress.inc(1);
-        if done % cfg.checkpoint_every == 0 || done == total {
-            save(done, &model, &optim, &ema, &history, &validation, &window, last_checkpoint)?;
-            last_checkpoint = Some(done);
-        }
-    }
+    let periods = run.periods_left(done);
+    let result = if periods == 0 {
+        None
+    } else {
+        Some(
+            SupervisedTraining::new(run_dir, Arc::new(train_loader), Arc::new(valid_loader))
+                .with_training_strategy(strategy.into())
+                .with_custom_checkpointers(files("model"), files("optim"), files("scheduler"))
+                .with_checkpointing_strategy(KeepLastNCheckpoints::new(1))
+                .early_stopping(StopAsked(run.clone()))
+                .with_interrupter(run.interrupter.clone())
+                .with_application_logger(None)
+                .with_metric_logger(NoMetricLog)
+                .renderer(Box::new(Quiet))
+                .metrics((LossMetric::new(),))
+                .num_epochs(periods)
+                .launch(learner),
+        )
+    };
     let seconds = t0.elapsed().as_secs_f64();
-    let stepped = total.saturating_sub(start);
+    let (failure, stopped, done) = {
+        let mut j = run.journal();
+        (j.failure.take(), j.stop_asked, j.done)
+    };
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let final_model = match result {
+        Some(r) => {
+            if let Some(e) = r.error {
+                return Err(TrainError::Config(format!(
+                    "{}: training stopped: {e}",
+                    run_dir.display()
+                )));
+            }
+            r.model
+        }
+        None => par.valid(),
+    };
+    if stopped && done < total {
+        return Err(TrainError::Interrupted { step: done });
+    }
+    final_model.model.save(&run_dir.join("model.safetensors"))?;
+    if let Some(e) = &final_model.ema {
+        e.save(&run_dir.join("model_ema.safetensors"))?;
+    }
+    let stepped = total.saturating_sub(resumed.as_ref().map_or(0, |(_, s)| s.step));
+    let j = run.journal();
     let report = ParReport {
         steps: total,
         train_samples: train.len(),
@@ -693,9 +611,10 @@ fn train_par_in(
         } else {
             0.0
         },
-        history,
-        validation,
+        history: j.history.clone(),
+        validation: j.validation.clone(),
     };
-    write_json(&run.join("report.json"), &report)?;
+    drop(j);
+    write_json(&run_dir.join("report.json"), &report)?;
     Ok(Trained::Done(report))
 }

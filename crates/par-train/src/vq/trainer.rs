@@ -8,7 +8,6 @@ use burn::config::Config;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use indicatif::ProgressBar;
 use par_data::{ImageSet, PixelImage};
 use par_tokenizer::{CodebookUsage, VqTokenizer, VqTokenizerConfig};
 use serde::{Deserialize, Serialize};
@@ -18,6 +17,7 @@ use crate::checkpoint::{self, load_optimizer, read_json, save_optimizer, write_j
 use crate::grad::clip_grad_norm;
 use crate::module_state::{restore, snapshot};
 use crate::plan::BatchPlan;
+use crate::monitor::Monitor;
 use crate::{TrainError, Trained};
 
 /// Settings of a tokenizer training run (defaults: LlamaGen `vq_train.py`, except the step count
@@ -301,8 +301,8 @@ fn adam(cfg: &VqTrainConfig) -> ModuleOptimizer {
 /// their reconstructions). With `resume`, continues the run's checkpoint exactly: the data order
 /// and flips are functions of (seed, step), so the continued run takes the same steps as an
 /// uninterrupted one; only `steps` may change, and not below the steps done; a run already at
-/// `steps` with its report is left as it is ([`Trained::AlreadyFinished`]). `stop(step)` is asked
-/// before every step (Ctrl-C): the run writes a checkpoint and returns
+/// `steps` with its report is left as it is ([`Trained::AlreadyFinished`]). `monitor` hears of every
+/// step and is asked before each whether to stop (Ctrl-C): the run writes a checkpoint and returns
 /// [`TrainError::Interrupted`].
 ///
 /// Training stops at the first non-finite loss, gradient norm or weight
@@ -322,11 +322,10 @@ pub fn train_tokenizer(
     held_out: &ImageSet,
     device: &Device,
     resume: bool,
-    progress: &ProgressBar,
-    stop: &dyn Fn(usize) -> bool,
+    monitor: &dyn Monitor,
 ) -> Result<Trained<VqReport>, TrainError> {
     let result =
-        train_tokenizer_in(run, tokenizer, cfg, train, held_out, device, resume, progress, stop);
+        train_tokenizer_in(run, tokenizer, cfg, train, held_out, device, resume, monitor);
     if result.is_err() {
         checkpoint::discard_unstarted(run);
     }
@@ -342,8 +341,7 @@ fn train_tokenizer_in(
     held_out: &ImageSet,
     device: &Device,
     resume: bool,
-    progress: &ProgressBar,
-    stop: &dyn Fn(usize) -> bool,
+    monitor: &dyn Monitor,
 ) -> Result<Trained<VqReport>, TrainError> {
     cfg.validate()?;
     tokenizer.validate().map_err(|e| TrainError::Config(e.to_string()))?;
@@ -482,11 +480,10 @@ fn train_tokenizer_in(
     };
 
     let plan = BatchPlan::new(train.len(), cfg.batch_size, cfg.seed);
-    progress.set_length(cfg.steps as u64);
-    progress.set_position(start as u64);
+    monitor.start(start, cfg.steps);
     let t0 = std::time::Instant::now();
     for step in start..cfg.steps {
-        if stop(step) {
+        if monitor.should_stop(step) {
             save(step, &model, &disc, &optim_g, &optim_d, &history, &window, last_checkpoint)?;
             return Err(TrainError::Interrupted { step });
         }
@@ -563,8 +560,7 @@ fn train_tokenizer_in(
             });
             window.clear();
         }
-        progress.set_message(format!("loss {:.4} mse {:.4}", row[0], row[1]));
-        progress.inc(1);
+        monitor.update(step + 1, &format!("loss {:.4} mse {:.4}", row[0], row[1]));
         if done % cfg.checkpoint_every == 0 || done == cfg.steps {
             save(done, &model, &disc, &optim_g, &optim_d, &history, &window, last_checkpoint)?;
             last_checkpoint = Some(done);

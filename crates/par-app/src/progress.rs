@@ -31,3 +31,46 @@ pub fn stop_flag() -> &'static AtomicBool {
     });
     &STOP
 }
+
+/// A [`par_train::Monitor`] on a progress bar: `start` sets the bar's length and position,
+/// `update` its position and message, `warn` prints above it, and `should_stop` reads the Ctrl-C
+/// flag ([`stop_flag`]).
+#[derive(Debug, Clone)]
+pub struct BarMonitor {
+    bar: ProgressBar,
+}
+
+impl BarMonitor {
+    /// A monitor on a new bar labelled `label` (its length is set when the job starts).
+    pub fn new(label: &str) -> Self {
+        stop_flag();
+        Self { bar: bar(0, label) }
+    }
+
+    /// The bar (to finish it, or to print above it).
+    pub fn bar(&self) -> &ProgressBar {
+        &self.bar
+    }
+}
+
+impl par_train::Monitor for BarMonitor {
+    fn start(&self, done: usize, total: usize) {
+        self.bar.set_length(total as u64);
+        self.bar.set_position(done as u64);
+    }
+
+    fn update(&self, done: usize, message: &str) {
+        self.bar.set_position(done as u64);
+        if !message.is_empty() {
+            self.bar.set_message(message.to_string());
+        }
+    }
+
+    fn warn(&self, message: &str) {
+        self.bar.suspend(|| eprintln!("warning: {message}"));
+    }
+
+    fn should_stop(&self, _done: usize) -> bool {
+        STOP.load(Ordering::SeqCst)
+    }
+}
