@@ -218,12 +218,12 @@ pub fn run(preset: Preset, args: &TrainParArgs) -> anyhow::Result<()> {
     let data = ParData::new(train, val);
     let trained =
         train_par(&args.out, &model, &cfg, &data, &devices, args.resume, Arc::new(monitor.clone()))
-        .map_err(|e| match e {
-            TrainError::NonFinite { .. } => {
-                anyhow::Error::from(e).context(format!("lower --lr (now {:e})", cfg.lr))
-            }
-            e => named(e.into()),
-        })?;
+            .map_err(|e| match e {
+                TrainError::NonFinite { .. } => {
+                    anyhow::Error::from(e).context(format!("lower --lr (now {:e})", cfg.lr))
+                }
+                e => named(e.into()),
+            })?;
     monitor.bar().finish();
     out.keep();
     if matches!(trained, Trained::AlreadyFinished(_)) {

@@ -8,14 +8,16 @@
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use par_train::{Silent, StopAt};
+use std::sync::Arc;
+
 use par_data::{
     Augmentation, CodeStore, ImageFolder, ImageSet, PixelImage, adm_center_crop, ten_crop,
 };
+use par_tokenize::{OutputFormat, Source, TokenizeSettings, tokenize};
 use par_tokenizer::VqTokenizerConfig;
 use par_train::TrainError;
-use par_train::tokenize::{OutputFormat, Source, TokenizeSettings, tokenize};
 use par_train::vq::{VqTrainConfig, train_tokenizer};
+use par_train::{Silent, StopAt};
 
 fn fixture(name: &str) -> (Vec<usize>, Vec<u8>) {
     fixture_in("crop", name)
@@ -164,8 +166,7 @@ fn tokenize_resumed_equals_uninterrupted() {
     };
     let source = Source::Folder(ImageFolder::scan(&root, false).unwrap());
     let a = dir.path().join("a");
-    let full =
-        tokenize(&source, &model, &settings, &a, 3, true, &device, &Silent).unwrap();
+    let full = tokenize(&source, &model, &settings, &a, 3, true, &device, &Silent).unwrap();
     assert_eq!((full.num_images, full.views, full.grid), (9, 10, [8, 8]));
 
     let b = dir.path().join("b");
@@ -175,9 +176,8 @@ fn tokenize_resumed_equals_uninterrupted() {
     assert!(!b.join("codes.parc").exists(), "no final file before the job ends");
     // Another job into the same folder is refused, naming the setting and how to start afresh.
     let other = TokenizeSettings { image_size: 32, ..settings.clone() };
-    let err = tokenize(&source, &model, &other, &b, 3, true, &device, &Silent)
-        .unwrap_err()
-        .to_string();
+    let err =
+        tokenize(&source, &model, &other, &b, 3, true, &device, &Silent).unwrap_err().to_string();
     assert!(err.contains("image_size = 16") && err.contains("delete"), "{err}");
     // A different batch size does not change the codes.
     tokenize(&source, &model, &settings, &b, 1, true, &device, &Silent).unwrap();
@@ -260,7 +260,7 @@ fn tokenizer_training_resumed_equals_uninterrupted() {
     let tok = tiny_tokenizer().with_entropy_loss_ratio(0.1);
     let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let a = dir.path().join("a");
-    let full = train_tokenizer(&a, &tok, &cfg, &train, &held, &device, false, &Silent)
+    let full = train_tokenizer(&a, &tok, &cfg, &train, &held, &device, false, Arc::new(Silent))
         .unwrap()
         .report();
     assert_eq!(full.history.len(), 2, "windows 1–4 and 5–6");
@@ -271,16 +271,15 @@ fn tokenizer_training_resumed_equals_uninterrupted() {
     assert!(full.history.iter().all(|h| h.loss.is_finite() && h.entropy != 0.0));
 
     let b = dir.path().join("b");
-    let err = train_tokenizer(&b, &tok, &cfg, &train, &held, &device, false, &StopAt(3))
+    let err = train_tokenizer(&b, &tok, &cfg, &train, &held, &device, false, Arc::new(StopAt(3)))
         .unwrap_err();
     assert!(matches!(err, TrainError::Interrupted { step: 3 }), "{err}");
-    let again = train_tokenizer(&b, &tok, &cfg, &train, &held, &device, false, &Silent)
+    let again = train_tokenizer(&b, &tok, &cfg, &train, &held, &device, false, Arc::new(Silent))
         .unwrap_err();
     assert!(matches!(again, TrainError::Exists { step: 3, .. }), "{again}");
-    let resumed =
-        train_tokenizer(&b, &tok, &cfg, &train, &held, &device, true, &Silent)
-            .unwrap()
-            .report();
+    let resumed = train_tokenizer(&b, &tok, &cfg, &train, &held, &device, true, Arc::new(Silent))
+        .unwrap()
+        .report();
     assert_eq!(resumed.history, full.history, "per-step losses");
     assert_eq!(resumed.held_out, full.held_out);
     let wa = par_store::StateDict::read(&a.join("tokenizer.safetensors")).unwrap();

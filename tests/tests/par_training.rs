@@ -201,8 +201,16 @@ fn second_step_weights(
     let base = dir.join("base");
     let c = readout(precision);
     let d = data(40, 0);
-    train_par(&base, &no_dropout(), &c.clone().with_max_steps(Some(1)), &d, &[Device::flex()], false, Arc::new(Silent))
-        .unwrap();
+    train_par(
+        &base,
+        &no_dropout(),
+        &c.clone().with_max_steps(Some(1)),
+        &d,
+        &[Device::flex()],
+        false,
+        Arc::new(Silent),
+    )
+    .unwrap();
     plant_random_head(&base.join("checkpoint/model.bpk"));
     let start = checkpoint_weights(&base.join("checkpoint/model.bpk"));
     let after = device_sets
@@ -211,8 +219,16 @@ fn second_step_weights(
         .map(|(k, devices)| {
             let run = dir.join(format!("run{k}"));
             copy_dir(&base, &run);
-            train_par(&run, &no_dropout(), &c.clone().with_max_steps(Some(2)), &d, devices, true, Arc::new(Silent))
-                .unwrap();
+            train_par(
+                &run,
+                &no_dropout(),
+                &c.clone().with_max_steps(Some(2)),
+                &d,
+                devices,
+                true,
+                Arc::new(Silent),
+            )
+            .unwrap();
             par_store::StateDict::read(&run.join("model.safetensors")).unwrap()
         })
         .collect();
@@ -276,11 +292,19 @@ fn bf16_gradients_match_f32_parameter_by_parameter() {
     // (bf16 keeps 8 mantissa bits, ≈ 0.4 % per rounding, through two layers and the loss).
     let dir = tempfile::tempdir().unwrap();
     let _g = lock();
-    let (s32, w32) = second_step_weights(Precision::F32, &[&[Device::flex()]], &dir.path().join("f32"));
-    let (s16, w16) = second_step_weights(Precision::Bf16, &[&[Device::flex()]], &dir.path().join("bf16"));
-    assert_eq!(s32.tensors, s16.tensors, "both precisions start the second step from the same weights");
+    let (s32, w32) =
+        second_step_weights(Precision::F32, &[&[Device::flex()]], &dir.path().join("f32"));
+    let (s16, w16) =
+        second_step_weights(Precision::Bf16, &[&[Device::flex()]], &dir.path().join("bf16"));
+    assert_eq!(
+        s32.tensors, s16.tensors,
+        "both precisions start the second step from the same weights"
+    );
     let diffs = update_differences(&s32, &w32[0], &w16[0]);
-    assert_eq!(diffs.len(), no_dropout().init(&Device::flex()).unwrap().to_state_dict().unwrap().tensors.len());
+    assert_eq!(
+        diffs.len(),
+        no_dropout().init(&Device::flex()).unwrap().to_state_dict().unwrap().tensors.len()
+    );
     for (k, rel, norm) in &diffs {
         assert!(*norm > 1e-3, "{k}: no gradient reached it ({norm})");
         assert!(*rel < 0.05, "{k}: bf16 update differs by {rel:.4} (relative)");
@@ -306,16 +330,9 @@ fn training_stops_at_the_first_non_finite_loss_and_keeps_the_last_checkpoint() {
     // lr 1e30 with no warm-up: the first update blows the weights up, a later loss is NaN.
     let c = cfg().with_max_steps(Some(20)).with_warmup_epochs(0).with_lr(1e30);
     let fresh = dir.path().join("fresh");
-    let err = train_par(
-        &fresh,
-        &model(),
-        &c,
-        &data(40, 0),
-        &[Device::flex()],
-        false,
-        Arc::new(Silent),
-    )
-    .unwrap_err();
+    let err =
+        train_par(&fresh, &model(), &c, &data(40, 0), &[Device::flex()], false, Arc::new(Silent))
+            .unwrap_err();
     match err {
         TrainError::NonFinite { step, last_checkpoint: None, .. } => assert!(step >= 2, "{step}"),
         other => panic!("expected divergence before any checkpoint, got {other:?}"),
@@ -339,16 +356,9 @@ fn training_stops_at_the_first_non_finite_loss_and_keeps_the_last_checkpoint() {
     let c2 = c1.with_max_steps(Some(20));
     // Same settings but max_steps: resume, then diverge only because of the weights we plant.
     plant_huge_head(&kept.join("checkpoint/model.bpk"));
-    let err = train_par(
-        &kept,
-        &model(),
-        &c2,
-        &data(40, 0),
-        &[Device::flex()],
-        true,
-        Arc::new(Silent),
-    )
-    .unwrap_err();
+    let err =
+        train_par(&kept, &model(), &c2, &data(40, 0), &[Device::flex()], true, Arc::new(Silent))
+            .unwrap_err();
     assert!(
         matches!(err, TrainError::NonFinite { step: 2, last_checkpoint: Some(1), .. }),
         "{err:?}"
@@ -364,10 +374,7 @@ fn plant_huge_head(path: &std::path::Path) {
 }
 
 /// Rewrites a checkpoint's model record: `f(path, value)` gives a parameter's new value.
-fn map_checkpoint_params(
-    path: &std::path::Path,
-    f: impl Fn(&str, Tensor<2>) -> Option<Tensor<2>>,
-) {
+fn map_checkpoint_params(path: &std::path::Path, f: impl Fn(&str, Tensor<2>) -> Option<Tensor<2>>) {
     use burn::module::{Module, ModuleMapper, Param};
     struct Map<F>(Vec<String>, F);
     impl<F: Fn(&str, Tensor<2>) -> Option<Tensor<2>>> ModuleMapper for Map<F> {
@@ -402,15 +409,7 @@ fn resume_edge_cases_are_errors_or_no_ops() {
     let run = dir.path().join("run");
     let c = cfg().with_max_steps(Some(6));
     let go = |c: &ParTrainConfig, resume: bool| {
-        train_par(
-            &run,
-            &model(),
-            c,
-            &data(40, 10),
-            &[Device::flex()],
-            resume,
-            Arc::new(Silent),
-        )
+        train_par(&run, &model(), c, &data(40, 10), &[Device::flex()], resume, Arc::new(Silent))
     };
     assert!(matches!(go(&c, true), Err(TrainError::NothingToResume { .. })));
     assert!(!run.exists(), "a refused resume creates nothing");

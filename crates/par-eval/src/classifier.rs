@@ -12,8 +12,8 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use burn::tensor::activation::relu;
-use par_train::Monitor;
 use par_data::ImageSet;
+use par_train::Monitor;
 
 use par_train::TrainError;
 use par_train::plan::BatchPlan;

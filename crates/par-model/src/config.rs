@@ -139,9 +139,7 @@ pub struct ParTransformerConfig {
 }
 
 /// Named model sizes (LlamaGen's `GPT_*`, docs/spec.md §4.1) plus small ones for CPU work.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Preset {
     /// 2 layers, 2 heads, width 32, codebook 64, 10 classes: unit tests and fixtures.
     GptTiny,
@@ -165,9 +163,29 @@ pub enum Preset {
 
 impl Preset {
     /// Every value, in declaration order.
-    pub const ALL: [Preset; 9] = [Preset::GptTiny, Preset::GptSmall, Preset::GptB, Preset::GptL, Preset::GptXl, Preset::GptXxl, Preset::GptXxxl, Preset::Gpt1b, Preset::Gpt3b];
+    pub const ALL: [Preset; 9] = [
+        Preset::GptTiny,
+        Preset::GptSmall,
+        Preset::GptB,
+        Preset::GptL,
+        Preset::GptXl,
+        Preset::GptXxl,
+        Preset::GptXxxl,
+        Preset::Gpt1b,
+        Preset::Gpt3b,
+    ];
     /// Their names (as [`Preset::name`] gives them; what `FromStr` accepts).
-    pub const NAMES: [&'static str; 9] = ["gpt-tiny", "gpt-small", "gpt-b", "gpt-l", "gpt-xl", "gpt-xxl", "gpt-xxxl", "gpt-1b", "gpt-3b"];
+    pub const NAMES: [&'static str; 9] = [
+        "gpt-tiny",
+        "gpt-small",
+        "gpt-b",
+        "gpt-l",
+        "gpt-xl",
+        "gpt-xxl",
+        "gpt-xxxl",
+        "gpt-1b",
+        "gpt-3b",
+    ];
 
     /// The value's name.
     pub fn name(self) -> &'static str {
@@ -196,9 +214,10 @@ impl std::str::FromStr for Preset {
 
     /// Parses a name of [`Preset::NAMES`].
     fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL.into_iter().find(|v| v.name() == s).ok_or_else(|| {
-            format!("unknown Preset `{s}` (one of {})", Self::NAMES.join(", "))
-        })
+        Self::ALL
+            .into_iter()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| format!("unknown Preset `{s}` (one of {})", Self::NAMES.join(", ")))
     }
 }
 

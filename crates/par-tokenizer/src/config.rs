@@ -82,9 +82,7 @@ pub struct VqTokenizerConfig {
 }
 
 /// Named tokenizer sizes.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum TokenizerPreset {
     /// LlamaGen's `vq_ds16_c2i`: 16× down-sampling, 16384 × 8 codebook (71.9 M parameters).
     Vq16,
@@ -102,7 +100,12 @@ pub enum TokenizerPreset {
 
 impl TokenizerPreset {
     /// Every value, in declaration order.
-    pub const ALL: [TokenizerPreset; 4] = [TokenizerPreset::Vq16, TokenizerPreset::VqSmall8, TokenizerPreset::VqSmall16, TokenizerPreset::VqTiny16];
+    pub const ALL: [TokenizerPreset; 4] = [
+        TokenizerPreset::Vq16,
+        TokenizerPreset::VqSmall8,
+        TokenizerPreset::VqSmall16,
+        TokenizerPreset::VqTiny16,
+    ];
     /// Their names (as [`TokenizerPreset::name`] gives them; what `FromStr` accepts).
     pub const NAMES: [&'static str; 4] = ["vq-16", "vq-small-8", "vq-small-16", "vq-tiny-16"];
 

@@ -7,14 +7,15 @@
 pub mod checkpoint;
 mod error;
 pub mod grad;
+pub mod learner;
 pub mod module_state;
 pub mod monitor;
 pub mod par;
 pub mod plan;
-pub mod tokenize;
 pub mod vq;
 
 pub use error::TrainError;
+pub use learner::LossOutput;
 pub use monitor::{Monitor, Silent, StopAt};
 
 /// The result of a training call.

@@ -26,10 +26,10 @@ use par_device::DeviceArgs;
 use par_eval::classifier::{Classifier, train_classifier};
 use par_model::Preset;
 use par_sample::SampleConfig;
+use par_tokenize::{OutputFormat, Source, TokenizeSettings, tokenize};
 use par_tokenizer::{TokenizerPreset, VqTokenizer};
 use par_train::module_state::{restore, snapshot};
 use par_train::par::{CodeDataset, ParData, ParTrainConfig, train_par};
-use par_train::tokenize::{OutputFormat, Source, TokenizeSettings, tokenize};
 use par_train::vq::{VqTrainConfig, train_tokenizer};
 use serde::{Deserialize, Serialize};
 
@@ -384,7 +384,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             &val_set.take(256),
             &device,
             resume,
-            &monitor,
+            Arc::new(monitor.clone()),
         )?
         .report();
         monitor.bar().finish();

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use par_app::{InputResult, OutputDir, invalid};
 use par_data::{Augmentation, IdxImages, IdxSplit, ImageFolder};
 use par_device::DeviceArgs;
-use par_train::tokenize::{OutputFormat, Source, TokenizeSettings, tokenize};
+use par_tokenize::{OutputFormat, Source, TokenizeSettings, tokenize};
 
 use super::decode::TokenizerArgs;
 use crate::progress::BarMonitor;
@@ -49,7 +49,7 @@ pub struct TokenizeArgs {
     #[arg(long, default_value_t = 1.1)]
     crop_range: f64,
     /// Output files.
-    #[arg(long, value_parser = par_app::choice::<par_train::tokenize::OutputFormat>(&par_train::tokenize::OutputFormat::NAMES), default_value = "compact")]
+    #[arg(long, value_parser = par_app::choice::<par_tokenize::OutputFormat>(&par_tokenize::OutputFormat::NAMES), default_value = "compact")]
     format: OutputFormat,
     /// Prefix of the LlamaGen folders ({name}_codes, {name}_labels) [default: imagenet{size} for
     /// --images, {split}{size} for --idx].

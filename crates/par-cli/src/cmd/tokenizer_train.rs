@@ -205,7 +205,7 @@ pub fn run(args: &TokenizerTrainArgs) -> anyhow::Result<()> {
         &held_out,
         &device,
         args.resume,
-        &monitor,
+        std::sync::Arc::new(monitor.clone()),
     )
     .map_err(|e| match e {
         TrainError::NonFinite { .. } => {

@@ -9,7 +9,7 @@ mod trainer;
 
 pub use data::{CodeBatch, CodeDataset, mix, uniform};
 pub use lr_schedule::{WarmupCosine, WarmupCosineScheduler};
-pub use step::{CastParams, ParItem, ParOutput, ParStep};
+pub use step::{CastParams, ParItem, ParStep};
 pub use trainer::{
     ParData, ParLog, ParReport, ParTrainConfig, Precision, ValLog, optimizer, train_par,
     validation_loss, weight_decay_split,

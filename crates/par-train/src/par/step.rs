@@ -10,14 +10,14 @@ use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::optim::{GradientsParams, ModuleOptimizer, MultiGradientsParams};
 use burn::prelude::*;
 use burn::tensor::DType;
-use burn_train::metric::{Adaptor, ItemLazy, LossInput};
 use burn_train::{InferenceStep, TrainOutput, TrainStep};
 use par_model::{ParTransformer, TransformerInput};
 
 use super::data::mix;
-use super::learner::Run;
+use super::learner::ParRun;
 use super::trainer::Precision;
-use crate::grad::{clip_grad_norm_multi, clip_grad_norm};
+use crate::grad::{clip_grad_norm, clip_grad_norm_multi};
+use crate::learner::LossOutput;
 
 /// One (part of a) training or validation batch.
 #[derive(Debug, Clone)]
@@ -31,28 +31,6 @@ pub struct ParItem {
     pub weight: f64,
 }
 
-/// The output of a step: the mean cross-entropy of the batch, `[1]` (burn-train's loss metric
-/// reads it). Unlike burn-train's `ClassificationOutput` it does not keep the `[b·N, V]` logits
-/// alive until the metric thread has seen them.
-#[derive(Debug, Clone)]
-pub struct ParOutput {
-    /// Mean cross-entropy over the batch's tokens, nats.
-    pub loss: Tensor<1>,
-}
-
-impl ItemLazy for ParOutput {
-    fn sync(self) -> Result<Self, burn::tensor::ExecutionError> {
-        self.loss.device().flush()?;
-        Ok(ParOutput { loss: self.loss.without_autodiff() })
-    }
-}
-
-impl Adaptor<LossInput> for ParOutput {
-    fn adapt(&self) -> LossInput {
-        LossInput::new(self.loss.clone())
-    }
-}
-
 /// The transformer as a burn-train model, with an optional EMA copy of its weights (updated in
 /// [`TrainStep::optimize`], checkpointed with the model).
 #[derive(Module, Debug)]
@@ -64,7 +42,7 @@ pub struct ParStep {
     /// The training run this step belongs to (precision, clipping, the journal); `None` for a
     /// bare model (validation of a finished model).
     #[module(skip)]
-    pub(crate) run: Option<Arc<Run>>,
+    pub(crate) run: Option<Arc<ParRun>>,
 }
 
 impl ParStep {
@@ -91,9 +69,9 @@ impl ParStep {
 
 impl TrainStep for ParStep {
     type Input = ParItem;
-    type Output = ParOutput;
+    type Output = LossOutput;
 
-    fn step(&self, item: ParItem) -> TrainOutput<ParOutput> {
+    fn step(&self, item: ParItem) -> TrainOutput<LossOutput> {
         let device = item.input.tokens.device();
         let precision = self.run.as_ref().map_or(Precision::F32, |r| r.precision);
         if let Some(run) = &self.run {
@@ -111,9 +89,9 @@ impl TrainStep for ParStep {
         };
         let scaled = if item.weight == 1.0 { loss.clone() } else { loss.clone() * item.weight };
         if let Some(run) = &self.run {
-            run.add_loss(item.step, scaled.clone().into_scalar::<f64>());
+            run.add_loss(scaled.clone().into_scalar::<f64>());
         }
-        TrainOutput::new(self, scaled.backward(), ParOutput { loss })
+        TrainOutput::new(self, scaled.backward(), LossOutput { loss })
     }
 
     fn optimize(
@@ -159,15 +137,15 @@ impl ParStep {
 
 impl InferenceStep for ParStep {
     type Input = ParItem;
-    type Output = ParOutput;
+    type Output = LossOutput;
 
-    fn step(&self, item: ParItem) -> ParOutput {
+    fn step(&self, item: ParItem) -> LossOutput {
         let b = item.input.classes.dims()[0];
         let loss = self.loss(item.input);
         if let Some(run) = &self.run {
             run.add_validation(loss.clone().into_scalar::<f64>(), b);
         }
-        ParOutput { loss }
+        LossOutput { loss }
     }
 }
 

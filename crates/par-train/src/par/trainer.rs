@@ -13,23 +13,17 @@ use burn::optim::{AdamWConfig, ModuleOptimizer, OptimizerRecord};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::TensorData;
-use burn_train::checkpoint::KeepLastNCheckpoints;
-use burn_train::metric::LossMetric;
-use burn_train::{
-    ExecutionStrategy, Interrupter, Learner, MultiDeviceOptim, SupervisedTraining,
-};
+use burn_train::{ExecutionStrategy, Learner, MultiDeviceOptim};
 use par_model::{ParTransformer, ParTransformerConfig, Preset, TransformerInput};
 use par_order::TokenOrder;
 use serde::{Deserialize, Serialize};
 
 use super::data::CodeDataset;
-use super::learner::{
-    self, Fixed, NoMetricLog, Quiet, Run, RunFiles, State, StopAsked, TrainData, TrainLoader,
-    ValidLoader,
-};
+use super::learner::{Fixed, ParBatches, ParRun, ParValidation, State};
 use super::lr_schedule::{WarmupCosine, WarmupCosineScheduler};
 use super::step::{self, ParStep};
 use crate::checkpoint::{self, read_json, write_json};
+use crate::learner::{self, PeriodEnd, Run, StepLoader};
 use crate::module_state::snapshot;
 use crate::monitor::Monitor;
 use crate::{TrainError, Trained};
@@ -72,9 +66,10 @@ impl std::str::FromStr for Precision {
 
     /// Parses a name of [`Precision::NAMES`].
     fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL.into_iter().find(|v| v.name() == s).ok_or_else(|| {
-            format!("unknown Precision `{s}` (one of {})", Self::NAMES.join(", "))
-        })
+        Self::ALL
+            .into_iter()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| format!("unknown Precision `{s}` (one of {})", Self::NAMES.join(", ")))
     }
 }
 
@@ -477,16 +472,16 @@ fn train_par_in(
     snapshot(&model)?; // materialise the lazily initialised weights now, in a fixed order
     let ema = cfg.ema_decay.map(|_| step::ema_copy(&model));
 
-    let run = Arc::new(Run {
-        dir: run_dir.to_path_buf(),
+    let start = resumed.as_ref().map_or(0, |(_, s)| s.step);
+    let run = Arc::new(Run::new(run_dir, total, cfg.checkpoint_every, start, monitor.clone()));
+    let par_run = Arc::new(ParRun {
+        run: run.clone(),
         seed: cfg.seed,
         precision: cfg.precision,
         grad_clip: cfg.grad_clip,
         ema_decay: cfg.ema_decay,
         schedule: cfg.schedule(train.len()),
         steps_per_epoch: cfg.steps_per_epoch(train.len()),
-        total,
-        period: cfg.checkpoint_every,
         log_every: cfg.log_every,
         val_every: cfg.val_every,
         fixed: Fixed {
@@ -495,12 +490,14 @@ fn train_par_in(
             train: cfg.clone(),
             dtype: dtype.clone(),
         },
-        interrupter: Interrupter::new(),
-        monitor: monitor.clone(),
         journal: Default::default(),
     });
-    let mut par = ParStep { model, ema, run: Some(run.clone()) };
-    let scheduler = WarmupCosineScheduler { schedule: run.schedule, steps: 0 };
+    let snap = par_run.clone();
+    run.set_snapshot(Box::new(move || {
+        serde_json::to_value(snap.state(snap.run.done())).expect("serialisable")
+    }));
+    let mut par = ParStep { model, ema, run: Some(par_run.clone()) };
+    let scheduler = WarmupCosineScheduler { schedule: par_run.schedule, steps: 0 };
     let mut records = None;
     if let Some((dir, state)) = &resumed {
         // Read here, before the Learner, so that a damaged file is an error naming it.
@@ -511,7 +508,7 @@ fn train_par_in(
         let path = dir.join("scheduler.bpk");
         let lr = LrSchedulerRecord::load(&path).map_err(|e| record_error(&path, e))?;
         records = Some((optim, lr));
-        run.restore_journal(state);
+        par_run.restore_journal(state);
     }
     // The parameter groups are id sets: build them from the (restored) model's ids.
     let optim = optimizer(cfg, &par.model);
@@ -525,62 +522,42 @@ fn train_par_in(
         &serde_json::json!({ "model": model_cfg, "train": cfg, "devices": devices.len(), "dtype": dtype, "train_samples": train.len(), "val_samples": val.len() }),
     )?;
 
-    let done = run.journal().done;
-    let train_loader = TrainLoader {
-        run: run.clone(),
-        data: Arc::new(TrainData {
-            codes: train.clone(),
-            order: order.clone(),
-            batch_size: cfg.batch_size,
-            class_dropout: cfg.class_dropout,
-            num_classes: model_cfg.num_classes,
-            seed: cfg.seed,
-        }),
-        range: (0, cfg.batch_size),
-        device: main.clone(),
+    let batches = ParBatches {
+        codes: train.clone(),
+        order: order.clone(),
+        batch_size: cfg.batch_size,
+        class_dropout: cfg.class_dropout,
+        num_classes: model_cfg.num_classes,
+        seed: cfg.seed,
     };
-    let valid_loader = ValidLoader {
-        run: run.clone(),
+    let validation = ParValidation {
+        par: par_run.clone(),
         codes: val.clone(),
         order,
         batch_size: cfg.batch_size,
-        device: devices[0].clone(),
     };
     let strategy = if devices.len() == 1 {
         ExecutionStrategy::SingleDevice(main.clone())
     } else {
         ExecutionStrategy::MultiDevice(devices.to_vec(), MultiDeviceOptim::OptimMainDevice)
     };
-    let files = |name| RunFiles { run: run.clone(), name };
-    monitor.start(done, total);
+    monitor.start(start, total);
     let t0 = std::time::Instant::now();
-    let periods = run.periods_left(done);
-    let result = if periods == 0 {
-        None
-    } else {
-        Some(
-            SupervisedTraining::new(run_dir, Arc::new(train_loader), Arc::new(valid_loader))
-                .with_training_strategy(strategy.into())
-                .with_custom_checkpointers(files("model"), files("optim"), files("scheduler"))
-                .with_checkpointing_strategy(KeepLastNCheckpoints::new(1))
-                .early_stopping(StopAsked(run.clone()))
-                .with_interrupter(run.interrupter.clone())
-                .with_application_logger(None)
-                .with_metric_logger(NoMetricLog)
-                .renderer(Box::new(Quiet))
-                .metrics((LossMetric::new(),))
-                .num_epochs(periods)
-                .launch(learner),
+    let result = (run.periods_left(start) > 0).then(|| {
+        learner::launch(
+            &run,
+            learner,
+            StepLoader::new(run.clone(), Arc::new(batches), main.clone()),
+            PeriodEnd {
+                run: run.clone(),
+                validation: Arc::new(validation),
+                device: devices[0].clone(),
+            },
+            strategy,
         )
-    };
+    });
     let seconds = t0.elapsed().as_secs_f64();
-    let (failure, stopped, done) = {
-        let mut j = run.journal();
-        (j.failure.take(), j.stop_asked, j.done)
-    };
-    if let Some(e) = failure {
-        return Err(e);
-    }
+    run.outcome()?;
     let final_model = match result {
         Some(r) => {
             if let Some(e) = r.error {
@@ -593,15 +570,12 @@ fn train_par_in(
         }
         None => par.valid(),
     };
-    if stopped && done < total {
-        return Err(TrainError::Interrupted { step: done });
-    }
     final_model.model.save(&run_dir.join("model.safetensors"))?;
     if let Some(e) = &final_model.ema {
         e.save(&run_dir.join("model_ema.safetensors"))?;
     }
-    let stepped = total.saturating_sub(resumed.as_ref().map_or(0, |(_, s)| s.step));
-    let j = run.journal();
+    let stepped = total.saturating_sub(start);
+    let j = par_run.journal();
     let report = ParReport {
         steps: total,
         train_samples: train.len(),

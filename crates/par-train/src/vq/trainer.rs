@@ -5,18 +5,24 @@
 use std::path::Path;
 
 use burn::config::Config;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use std::sync::Arc;
+
+use burn::module::Module;
+use burn::optim::lr_scheduler::LrSchedulerRecord;
+use burn::optim::{AdamConfig, ModuleOptimizer, OptimizerRecord};
 use burn::prelude::*;
+use burn::store::ModuleRecord;
 use burn::tensor::TensorData;
+use burn_train::{ExecutionStrategy, Learner};
 use par_data::{ImageSet, PixelImage};
 use par_tokenizer::{CodebookUsage, VqTokenizer, VqTokenizerConfig};
 use serde::{Deserialize, Serialize};
 
-use super::{PatchDiscriminator, hinge_d_loss, hinge_g_loss};
-use crate::checkpoint::{self, load_optimizer, read_json, save_optimizer, write_json};
-use crate::grad::clip_grad_norm;
-use crate::module_state::{restore, snapshot};
-use crate::plan::BatchPlan;
+use super::PatchDiscriminator;
+use super::step::{VqBatches, VqItem, VqRun, VqState, VqStep};
+use crate::checkpoint::{self, read_json, write_json};
+use crate::learner::{self, NoValidation, PeriodEnd, Run, StepLoader};
+use crate::module_state::snapshot;
 use crate::monitor::Monitor;
 use crate::{TrainError, Trained};
 
@@ -129,29 +135,6 @@ pub struct VqReport {
     pub held_out: HeldOutReport,
 }
 
-#[derive(Serialize, Deserialize)]
-struct State {
-    step: usize,
-    /// The history as f64 bit patterns: JSON's decimal floats do not round-trip exactly through
-    /// serde_json's default parser, and a resumed run must report the same losses.
-    history: Vec<(usize, [u64; 8])>,
-    /// The unfinished logging window as bit patterns.
-    #[serde(default)]
-    window: Vec<[u64; 8]>,
-    /// Fingerprint of the training images.
-    data: u64,
-    tokenizer: VqTokenizerConfig,
-    train: VqTrainConfig,
-    /// The device's float dtype (`f32`, `bf16`, `f16`); checkpoints from before it was recorded
-    /// were all f32.
-    #[serde(default = "f32_name")]
-    dtype: String,
-}
-
-fn f32_name() -> String {
-    "f32".into()
-}
-
 impl VqTrainConfig {
     /// Checks every setting's range before any work.
     ///
@@ -192,7 +175,7 @@ impl VqTrainConfig {
 }
 
 impl StepLog {
-    fn to_bits(&self) -> (usize, [u64; 8]) {
+    pub(crate) fn to_bits(&self) -> (usize, [u64; 8]) {
         let v = [
             self.loss,
             self.mse,
@@ -206,7 +189,7 @@ impl StepLog {
         (self.step, v.map(f64::to_bits))
     }
 
-    fn from_bits((step, b): &(usize, [u64; 8])) -> Self {
+    pub(crate) fn from_bits((step, b): &(usize, [u64; 8])) -> Self {
         let v = b.map(f64::from_bits);
         Self {
             step: *step,
@@ -222,7 +205,12 @@ impl StepLog {
     }
 }
 
-fn images_tensor(set: &ImageSet, indices: &[usize], flips: &[bool], device: &Device) -> Tensor<4> {
+pub(crate) fn images_tensor(
+    set: &ImageSet,
+    indices: &[usize],
+    flips: &[bool],
+    device: &Device,
+) -> Tensor<4> {
     let s = set.size;
     Tensor::from_data(
         TensorData::new(set.batch_chw(indices, flips), [indices.len(), set.channels, s, s]),
@@ -295,8 +283,9 @@ fn adam(cfg: &VqTrainConfig) -> ModuleOptimizer {
         .init()
 }
 
-/// Trains a tokenizer in `run`: `checkpoint/` every `checkpoint_every` steps (model,
-/// discriminator, both optimizer states, step and history), then `tokenizer.safetensors` (our
+/// Trains a tokenizer in `run` on burn-train's `Learner` (single device): `checkpoint/` every
+/// `checkpoint_every` steps (`model.bpk` with the tokenizer and the discriminator, `optim.bpk`,
+/// `scheduler.bpk`, `state.json` with the step, history and settings), then `tokenizer.safetensors` (our
 /// self-describing format), `report.json` and `reconstructions.png` (held-out originals above
 /// their reconstructions). With `resume`, continues the run's checkpoint exactly: the data order
 /// and flips are functions of (seed, step), so the continued run takes the same steps as an
@@ -322,14 +311,18 @@ pub fn train_tokenizer(
     held_out: &ImageSet,
     device: &Device,
     resume: bool,
-    monitor: &dyn Monitor,
+    monitor: Arc<dyn Monitor>,
 ) -> Result<Trained<VqReport>, TrainError> {
-    let result =
-        train_tokenizer_in(run, tokenizer, cfg, train, held_out, device, resume, monitor);
+    let result = train_tokenizer_in(run, tokenizer, cfg, train, held_out, device, resume, monitor);
     if result.is_err() {
         checkpoint::discard_unstarted(run);
+        learner::remove_pending(run);
     }
     result
+}
+
+fn record_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
+    TrainError::Config(format!("{}: not a readable training record: {e}", path.display()))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -341,7 +334,7 @@ fn train_tokenizer_in(
     held_out: &ImageSet,
     device: &Device,
     resume: bool,
-    monitor: &dyn Monitor,
+    monitor: Arc<dyn Monitor>,
 ) -> Result<Trained<VqReport>, TrainError> {
     cfg.validate()?;
     tokenizer.validate().map_err(|e| TrainError::Config(e.to_string()))?;
@@ -377,7 +370,7 @@ fn train_tokenizer_in(
         h
     };
     let dtype = checkpoint::device_dtype(device);
-    let resumed = checkpoint::resume_state::<State>(run, resume, |s| s.step)?;
+    let resumed = checkpoint::resume_state::<VqState>(run, resume, |s| s.step)?;
     if let Some((dir, state)) = &resumed {
         if state.data != fingerprint {
             return Err(TrainError::Config(format!(
@@ -403,170 +396,92 @@ fn train_tokenizer_in(
         }
     }
     std::fs::create_dir_all(run).map_err(|e| TrainError::io(run, e))?;
+    learner::remove_pending(run);
     let ad = device.clone().autodiff();
     // Initial weights are a function of the seed: seed, then materialise every (lazily
     // initialised) parameter at once, in visiting order.
     ad.seed(cfg.seed);
-    let mut model = tokenizer.init(&ad).map_err(|e| TrainError::Config(e.to_string()))?;
+    let model = tokenizer.init(&ad).map_err(|e| TrainError::Config(e.to_string()))?;
     snapshot(&model)?;
-    let mut disc = cfg.disc_start.map(|_| {
+    let disc = cfg.disc_start.map(|_| {
         PatchDiscriminator::new(tokenizer.image_channels, cfg.disc_channels, cfg.disc_layers, &ad)
     });
     if let Some(d) = &disc {
         snapshot(d)?;
     }
-    let (mut optim_g, mut optim_d) = (adam(cfg), adam(cfg));
-    let mut start = 0;
-    let mut history = Vec::new();
-    let mut window: Vec<[f64; 8]> = Vec::new();
-    let mut last_checkpoint = None;
-    if let Some((dir, state)) = resumed {
-        model = restore(model, &par_store::StateDict::read(&dir.join("tokenizer.safetensors"))?)?;
-        optim_g = load_optimizer(optim_g, &dir.join("optim_g.bpk"))?;
-        if let Some(d) = disc.take() {
-            disc = Some(restore(
-                d,
-                &par_store::StateDict::read(&dir.join("discriminator.safetensors"))?,
-            )?);
-            optim_d = load_optimizer(optim_d, &dir.join("optim_d.bpk"))?;
-        }
-        start = state.step;
-        last_checkpoint = Some(start);
-        history = state.history.iter().map(StepLog::from_bits).collect();
-        window = state.window.iter().map(|w| w.map(f64::from_bits)).collect();
+    let start = resumed.as_ref().map_or(0, |(_, s)| s.step);
+    let core = Arc::new(Run::new(run, cfg.steps, cfg.checkpoint_every, start, monitor.clone()));
+    let vq_run = Arc::new(VqRun {
+        run: core.clone(),
+        cfg: cfg.clone(),
+        tokenizer: tokenizer.clone(),
+        data: fingerprint,
+        dtype: dtype.clone(),
+        journal: Default::default(),
+    });
+    let snap = vq_run.clone();
+    core.set_snapshot(Box::new(move || {
+        serde_json::to_value(snap.state(snap.run.done())).expect("serialisable")
+    }));
+    let mut step = VqStep { tokenizer: model, disc, run: Some(vq_run.clone()) };
+    let mut records = None;
+    if let Some((dir, state)) = &resumed {
+        // Read here, before the Learner, so that a damaged file is an error naming it.
+        let path = dir.join("model.bpk");
+        step = step.load_record(ModuleRecord::load(&path).map_err(|e| record_error(&path, e))?);
+        let path = dir.join("optim.bpk");
+        let optim = OptimizerRecord::load(&path).map_err(|e| record_error(&path, e))?;
+        let path = dir.join("scheduler.bpk");
+        let lr = LrSchedulerRecord::load(&path).map_err(|e| record_error(&path, e))?;
+        records = Some((optim, lr));
+        vq_run.restore_journal(state);
+    }
+    let mut learner = Learner::new(step.clone(), adam(cfg), cfg.lr);
+    if let Some((optim, lr)) = records {
+        learner.load_optim(optim);
+        learner.load_scheduler(lr);
     }
     write_json(
         &run.join("config.json"),
         &serde_json::json!({ "tokenizer": tokenizer, "train": cfg, "dtype": dtype }),
     )?;
-
-    let save = |step: usize,
-                model: &VqTokenizer,
-                disc: &Option<PatchDiscriminator>,
-                og: &ModuleOptimizer,
-                od: &ModuleOptimizer,
-                history: &[StepLog],
-                window: &[[f64; 8]],
-                last_checkpoint: Option<usize>| {
-        // Weights are read back once, checked, and written from the same snapshot.
-        let weights = snapshot(model)?;
-        checkpoint::finite_weights(&weights, step, last_checkpoint)?;
-        let disc_weights = disc.as_ref().map(snapshot).transpose()?;
-        if let Some(d) = &disc_weights {
-            checkpoint::finite_weights(d, step, last_checkpoint)?;
-        }
-        checkpoint::write(run, |dir| {
-            weights.write_safetensors(&dir.join("tokenizer.safetensors"))?;
-            save_optimizer(og, &dir.join("optim_g.bpk"))?;
-            if let Some(d) = &disc_weights {
-                d.write_safetensors(&dir.join("discriminator.safetensors"))?;
-                save_optimizer(od, &dir.join("optim_d.bpk"))?;
-            }
-            write_json(
-                &dir.join("state.json"),
-                &State {
-                    step,
-                    history: history.iter().map(StepLog::to_bits).collect(),
-                    window: window.iter().map(|w| w.map(f64::to_bits)).collect(),
-                    data: fingerprint,
-                    tokenizer: tokenizer.clone(),
-                    train: cfg.clone(),
-                    dtype: dtype.clone(),
-                },
-            )
-        })?;
-        model.valid().save(&run.join("tokenizer.safetensors"))?;
-        Ok::<(), TrainError>(())
+    let batches = VqBatches {
+        images: Arc::new(train.clone()),
+        batch_size: cfg.batch_size,
+        random_flip: cfg.random_flip,
+        seed: cfg.seed,
     };
-
-    let plan = BatchPlan::new(train.len(), cfg.batch_size, cfg.seed);
     monitor.start(start, cfg.steps);
     let t0 = std::time::Instant::now();
-    for step in start..cfg.steps {
-        if monitor.should_stop(step) {
-            save(step, &model, &disc, &optim_g, &optim_d, &history, &window, last_checkpoint)?;
-            return Err(TrainError::Interrupted { step });
-        }
-        let (indices, flips) = plan.batch(step, cfg.random_flip);
-        let x = images_tensor(train, &indices, &flips, &ad);
-        let out = model.quantize_images(x.clone());
-        let recon = model.decode_latent(out.quantized);
-        let mse = (recon.clone() - x.clone()).square().mean();
-        let gan_on = cfg.disc_start.is_some_and(|s| step + 1 >= s);
-        let mut loss = mse.clone() + out.losses.total();
-        let g_adv = match (&disc, gan_on) {
-            (Some(d), true) => {
-                let g = hinge_g_loss(d.forward(recon.clone()));
-                loss = loss + g.clone() * cfg.disc_weight;
-                Some(g)
-            }
-            _ => None,
-        };
-        let scalar = |t: &Tensor<1>| t.clone().into_scalar::<f64>();
-        let mut row = [
-            scalar(&loss),
-            scalar(&mse),
-            scalar(&out.losses.codebook),
-            scalar(&out.losses.commitment),
-            scalar(&out.losses.entropy),
-            g_adv.as_ref().map_or(0.0, scalar),
-            0.0,
-            0.0,
-        ];
-        let diverged = |quantity: &str, value: f64| {
-            Err(TrainError::NonFinite {
-                step: step + 1,
-                quantity: quantity.into(),
-                value,
-                last_checkpoint,
-            })
-        };
-        if !row[0].is_finite() {
-            return diverged("loss", row[0]);
-        }
-        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
-        row[7] = clip_grad_norm(&model, &mut grads, cfg.grad_clip);
-        if !row[7].is_finite() {
-            return diverged("gradient norm", row[7]);
-        }
-        model = optim_g.step(cfg.lr, model, grads);
-        if let Some(d) = disc.take_if(|_| gan_on) {
-            let d_loss = hinge_d_loss(d.forward(x.detach()), d.forward(recon.detach()));
-            row[6] = scalar(&d_loss);
-            if !row[6].is_finite() {
-                return diverged("discriminator loss", row[6]);
-            }
-            let mut grads = GradientsParams::from_grads((d_loss * cfg.disc_weight).backward(), &d);
-            let norm = clip_grad_norm(&d, &mut grads, cfg.grad_clip);
-            if !norm.is_finite() {
-                return diverged("discriminator gradient norm", norm);
-            }
-            disc = Some(optim_d.step(cfg.lr, d, grads));
-        }
-        window.push(row);
-        let done = step + 1;
-        if done % cfg.log_every == 0 || done == cfg.steps {
-            let m = |k: usize| window.iter().map(|r| r[k]).sum::<f64>() / window.len() as f64;
-            history.push(StepLog {
-                step: done,
-                loss: m(0),
-                mse: m(1),
-                codebook: m(2),
-                commitment: m(3),
-                entropy: m(4),
-                g_adv: m(5),
-                d_loss: m(6),
-                grad_norm: m(7),
-            });
-            window.clear();
-        }
-        monitor.update(step + 1, &format!("loss {:.4} mse {:.4}", row[0], row[1]));
-        if done % cfg.checkpoint_every == 0 || done == cfg.steps {
-            save(done, &model, &disc, &optim_g, &optim_d, &history, &window, last_checkpoint)?;
-            last_checkpoint = Some(done);
-        }
-    }
+    let result = (core.periods_left(start) > 0).then(|| {
+        learner::launch(
+            &core,
+            learner,
+            StepLoader::new(core.clone(), Arc::new(batches), ad.clone()),
+            PeriodEnd {
+                run: core.clone(),
+                validation: Arc::new(NoValidation::<VqItem>::default()),
+                device: device.clone(),
+            },
+            ExecutionStrategy::SingleDevice(ad.clone()),
+        )
+    });
     let seconds = t0.elapsed().as_secs_f64();
+    core.outcome()?;
+    let model = match result {
+        Some(r) => {
+            if let Some(e) = r.error {
+                return Err(TrainError::Config(format!(
+                    "{}: training stopped: {e}",
+                    run.display()
+                )));
+            }
+            r.model.tokenizer
+        }
+        None => step.valid().tokenizer,
+    };
+    model.save(&run.join("tokenizer.safetensors"))?;
+    let history = vq_run.journal().history.clone();
     let stepped = cfg.steps.saturating_sub(start);
     let (held, recons) = evaluate(&model, held_out, 64, device);
     let show = held_out.len().min(16);

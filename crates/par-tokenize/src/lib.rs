@@ -6,6 +6,10 @@
 //! finished chunks when started again with the same settings, and the final files are identical to
 //! an uninterrupted run's (each chunk's content depends only on its images). Images are decoded in
 //! parallel (rayon), views encoded in batches on the chosen device.
+//!
+//! Errors are `par_train::TrainError`, the error of every long job (settings, resume, I/O,
+//! interruption), and progress goes to a `par_train::Monitor`.
+#![warn(missing_docs)]
 
 use std::path::{Path, PathBuf};
 
@@ -18,9 +22,8 @@ use par_tokenizer::VqTokenizer;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::TrainError;
-use crate::monitor::Monitor;
-use crate::checkpoint::{read_json, write_json};
+use par_train::checkpoint::{read_json, write_json};
+use par_train::{Monitor, TrainError};
 
 /// Where the images come from.
 #[derive(Debug)]
@@ -97,7 +100,8 @@ pub enum OutputFormat {
 
 impl OutputFormat {
     /// Every value, in declaration order.
-    pub const ALL: [OutputFormat; 3] = [OutputFormat::Compact, OutputFormat::Llamagen, OutputFormat::Both];
+    pub const ALL: [OutputFormat; 3] =
+        [OutputFormat::Compact, OutputFormat::Llamagen, OutputFormat::Both];
     /// Their names (as [`OutputFormat::name`] gives them; what `FromStr` accepts).
     pub const NAMES: [&'static str; 3] = ["compact", "llamagen", "both"];
 
@@ -197,7 +201,7 @@ fn data_err(e: DataError) -> TrainError {
 
 /// A fingerprint of every weight of `model` (FNV-style over the f32 bit patterns).
 fn weights_fingerprint(model: &VqTokenizer) -> Result<u64, TrainError> {
-    let state = crate::module_state::snapshot(model)?;
+    let state = par_train::module_state::snapshot(model)?;
     let mut h = 0xcbf2_9ce4_8422_2325u64;
     for (key, t) in &state.tensors {
         for b in key.bytes() {
@@ -255,8 +259,7 @@ pub fn tokenize(
     device: &Device,
     monitor: &dyn Monitor,
 ) -> Result<TokenizeReport, TrainError> {
-    let result =
-        tokenize_in(source, model, settings, out, batch_size, strict, device, monitor);
+    let result = tokenize_in(source, model, settings, out, batch_size, strict, device, monitor);
     if result.is_err() && !has_chunks(out) {
         let _ = std::fs::remove_dir_all(out.join(WORK_DIR));
     }
@@ -320,7 +323,7 @@ fn tokenize_in(
     let manifest = work.join("manifest.json");
     if manifest.is_file() && has_chunks(out) {
         let previous: TokenizeSettings = read_json(&manifest)?;
-        crate::checkpoint::same_settings(&work, "", &previous, settings).map_err(|e| match e {
+        par_train::checkpoint::same_settings(&work, "", &previous, settings).map_err(|e| match e {
             TrainError::ResumeMismatch { field, checkpoint, now, .. } => TrainError::Config(format!(
                 "{} holds an unfinished job made with {field} = {checkpoint} (this job: {now}); run it again with its settings to finish it, or delete {} to start afresh",
                 out.display(),
