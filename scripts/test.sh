@@ -2,6 +2,8 @@
 # The project's test command (README, CI). On a fresh Debian/Ubuntu machine with Rust it installs
 # what the tests need (lavapipe, Mesa's software Vulkan driver, for the wgpu tests; numpy to re-read
 # the .npz the sampler writes), then:
+#   0. checks the formatting (rustfmt) and the lints (clippy, warnings are errors) of every crate
+#      and target, with wgpu compiled in;
 #   1. builds and runs the whole workspace's tests with the default backends (flex, ndarray) plus
 #      wgpu, so the wgpu path is compiled and tested on every run;
 #   2. type-checks the CUDA path offline (DOCS_RS=1 makes cubecl-llvm skip its LLVM download;
@@ -23,6 +25,9 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get update -q
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --features par-tests/wgpu -- -D warnings
 
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"  # silences lavapipe's WSI warning
 # wgpu picks lavapipe when no GPU is present; on a machine with a GPU it uses the GPU.

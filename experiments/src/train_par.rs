@@ -92,10 +92,10 @@ pub fn run(preset: Preset, args: &TrainParArgs) -> anyhow::Result<()> {
     if let Some(lr) = args.lr {
         par_app::check_float("lr", lr, Some(f64::MIN_POSITIVE), None)?;
     }
-    if let Some(decay) = args.ema {
-        if !(0.0..1.0).contains(&decay) {
-            par_app::invalid!("--ema must be a decay in [0, 1), got {decay}");
-        }
+    if let Some(decay) = args.ema
+        && !(0.0..1.0).contains(&decay)
+    {
+        par_app::invalid!("--ema must be a decay in [0, 1), got {decay}");
     }
     for (flag, value) in [
         ("epochs", args.epochs),

@@ -165,7 +165,7 @@ fn field_of(error: &anyhow::Error) -> Option<String> {
 pub fn name_flag(error: anyhow::Error, flags: &[String]) -> anyhow::Error {
     let Some(field) = field_of(&error) else { return error };
     let flag = field.rsplit('.').next().unwrap_or(&field).replace('_', "-");
-    if flags.iter().any(|f| *f == flag) { error.context(format!("--{flag}")) } else { error }
+    if flags.contains(&flag) { error.context(format!("--{flag}")) } else { error }
 }
 
 /// Checks a float flag before any work: finite and within `[min, max]` (`None`: unbounded).
@@ -225,8 +225,8 @@ pub fn sample_codes(
 /// `host`, the Burn model otherwise. Long jobs build it once and call [`Sampler::sample`] per
 /// batch.
 pub enum Sampler<'a> {
-    /// The CPU decode engine.
-    Host(par_cpu::CpuDecoder),
+    /// The CPU decode engine (boxed: it holds the weights' panels inline).
+    Host(Box<par_cpu::CpuDecoder>),
     /// The Burn model on its device.
     Burn(&'a par_model::ParTransformer),
 }
@@ -235,7 +235,7 @@ impl<'a> Sampler<'a> {
     /// The sampler of `backend` for `model`.
     pub fn for_backend(backend: par_device::Backend, model: &'a par_model::ParTransformer) -> Self {
         if backend.decodes_on_host() {
-            Sampler::Host(par_cpu::CpuDecoder::new(model))
+            Sampler::Host(Box::new(par_cpu::CpuDecoder::new(model)))
         } else {
             Sampler::Burn(model)
         }
@@ -254,10 +254,28 @@ impl<'a> Sampler<'a> {
         config: &par_sample::SampleConfig,
     ) -> Result<Vec<Vec<u32>>, par_sample::SampleError> {
         match self {
-            Sampler::Host(engine) => par_sample::generate_streams(engine, classes, streams, config),
+            Sampler::Host(engine) => {
+                par_sample::generate_streams(engine.as_ref(), classes, streams, config)
+            }
             Sampler::Burn(model) => par_sample::generate_streams(*model, classes, streams, config),
         }
     }
+}
+
+/// A clap value parser for a library enum that names its values (`NAMES`, `FromStr`): the
+/// library crates carry no clap derives, and `--help` still lists the accepted names.
+///
+/// # Panics
+///
+/// Never for a `names` list that `T::from_str` accepts entirely (each library enum's `NAMES`).
+pub fn choice<T>(names: &'static [&'static str]) -> impl clap::builder::TypedValueParser<Value = T>
+where
+    T: std::str::FromStr + Clone + Send + Sync + 'static,
+    T::Err: std::fmt::Debug,
+{
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(names)
+        .map(|s| s.parse::<T>().expect("every listed name parses"))
 }
 
 #[cfg(test)]
@@ -301,20 +319,4 @@ mod tests {
         assert!(check_float("lr", 1.0, Some(0.0), Some(1.0)).is_ok());
         assert!(check_float("top-p", 1.5, Some(0.0), Some(1.0)).is_err());
     }
-}
-
-/// A clap value parser for a library enum that names its values (`NAMES`, `FromStr`): the
-/// library crates carry no clap derives, and `--help` still lists the accepted names.
-///
-/// # Panics
-///
-/// Never for a `names` list that `T::from_str` accepts entirely (each library enum's `NAMES`).
-pub fn choice<T>(names: &'static [&'static str]) -> impl clap::builder::TypedValueParser<Value = T>
-where
-    T: std::str::FromStr + Clone + Send + Sync + 'static,
-    T::Err: std::fmt::Debug,
-{
-    use clap::builder::TypedValueParser;
-    clap::builder::PossibleValuesParser::new(names)
-        .map(|s| s.parse::<T>().expect("every listed name parses"))
 }

@@ -511,8 +511,7 @@ fn sample_writes_images_grid_and_npz_and_resumes_to_identical_files() {
     // only those batches and ends with the same bytes as the uninterrupted run.
     let b = dir.path().join("b");
     assert!(run(&b, &[]).status.success());
-    for i in 25..30 {
-        let name = &images[i].0;
+    for (name, _) in &images[25..30] {
         std::fs::remove_file(b.join("images").join(name)).unwrap();
     }
     std::fs::remove_file(b.join("samples.npz")).unwrap();

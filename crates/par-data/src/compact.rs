@@ -161,7 +161,9 @@ impl StreamWriter {
     /// a partial sample or too many samples; [`DataError::Io`].
     pub fn append(&mut self, codes: &[u32]) -> Result<(), DataError> {
         let per = self.header.views * self.header.tokens();
-        if codes.len() % per != 0 || self.written + codes.len() / per > self.header.num_images {
+        if !codes.len().is_multiple_of(per)
+            || self.written + codes.len() / per > self.header.num_images
+        {
             return Err(DataError::store(
                 &self.path,
                 format!(

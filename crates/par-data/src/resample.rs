@@ -127,8 +127,8 @@ fn resample_vertical(src: &PixelImage, height: usize, filter: Filter) -> PixelIm
     for (yy, ((ymin, count), k)) in coeffs.bounds.iter().zip(&coeffs.weights).enumerate() {
         for i in 0..w * c {
             let mut acc: i64 = 1 << (PRECISION_BITS - 1);
-            for y in 0..*count {
-                acc += src.data[(ymin + y) * w * c + i] as i64 * k[y] as i64;
+            for (y, &ky) in k.iter().enumerate().take(*count) {
+                acc += src.data[(ymin + y) * w * c + i] as i64 * ky as i64;
             }
             out.data[yy * w * c + i] = clip8(acc);
         }
@@ -152,44 +152,6 @@ pub fn resize(image: &PixelImage, width: usize, height: usize, filter: Filter) -
         out = std::borrow::Cow::Owned(resample_vertical(&out, height, filter));
     }
     out.into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn box_halving_averages_two_by_two_blocks() {
-        let image =
-            PixelImage { width: 4, height: 2, channels: 1, data: vec![0, 10, 20, 31, 2, 4, 6, 8] };
-        let out = resize(&image, 2, 1, Filter::Box);
-        // (0+10+2+4)/4 = 4, (20+31+6+8)/4 = 16.25 → rounded per pass: rows (5, 25.5→26), (3, 7) → 4, 16.5→17
-        assert_eq!(out.data, vec![4, 17]);
-    }
-
-    #[test]
-    fn identity_when_size_is_unchanged() {
-        let image = PixelImage { width: 3, height: 2, channels: 3, data: (0..18).collect() };
-        assert_eq!(resize(&image, 3, 2, Filter::Bicubic), image);
-    }
-
-    #[test]
-    fn bicubic_weights_sum_to_one_in_fixed_point() {
-        for (i, o) in [(28, 32), (500, 422), (422, 384), (7, 3)] {
-            let c = coefficients(i, o, Filter::Bicubic);
-            for k in &c.weights {
-                let sum: i64 = k.iter().map(|&w| w as i64).sum();
-                assert!((sum - (1 << PRECISION_BITS)).abs() <= k.len() as i64, "{i}->{o}: {sum}");
-            }
-        }
-    }
-
-    #[test]
-    fn constant_image_stays_constant() {
-        let image = PixelImage { width: 28, height: 28, channels: 1, data: vec![200; 784] };
-        let out = resize(&image, 32, 32, Filter::Bicubic);
-        assert!(out.data.iter().all(|&v| v == 200));
-    }
 }
 
 /// PyTorch's `F.interpolate(x, size, mode="bicubic", align_corners=False)` without
@@ -250,4 +212,42 @@ pub fn interpolate_bicubic(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn box_halving_averages_two_by_two_blocks() {
+        let image =
+            PixelImage { width: 4, height: 2, channels: 1, data: vec![0, 10, 20, 31, 2, 4, 6, 8] };
+        let out = resize(&image, 2, 1, Filter::Box);
+        // (0+10+2+4)/4 = 4, (20+31+6+8)/4 = 16.25 → rounded per pass: rows (5, 25.5→26), (3, 7) → 4, 16.5→17
+        assert_eq!(out.data, vec![4, 17]);
+    }
+
+    #[test]
+    fn identity_when_size_is_unchanged() {
+        let image = PixelImage { width: 3, height: 2, channels: 3, data: (0..18).collect() };
+        assert_eq!(resize(&image, 3, 2, Filter::Bicubic), image);
+    }
+
+    #[test]
+    fn bicubic_weights_sum_to_one_in_fixed_point() {
+        for (i, o) in [(28, 32), (500, 422), (422, 384), (7, 3)] {
+            let c = coefficients(i, o, Filter::Bicubic);
+            for k in &c.weights {
+                let sum: i64 = k.iter().map(|&w| w as i64).sum();
+                assert!((sum - (1 << PRECISION_BITS)).abs() <= k.len() as i64, "{i}->{o}: {sum}");
+            }
+        }
+    }
+
+    #[test]
+    fn constant_image_stays_constant() {
+        let image = PixelImage { width: 28, height: 28, channels: 1, data: vec![200; 784] };
+        let out = resize(&image, 32, 32, Filter::Bicubic);
+        assert!(out.data.iter().all(|&v| v == 200));
+    }
 }

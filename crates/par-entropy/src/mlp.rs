@@ -64,6 +64,7 @@ impl Mlp {
 /// [`EntropyError::Invalid`] for bad positions, data or settings;
 /// [`EntropyError::TooFewSamples`] if either split is too small; [`EntropyError::Singular`] for a
 /// singular residual covariance (without jitter).
+#[allow(clippy::too_many_arguments)] // the estimator's settings, each documented above
 pub fn conditional_entropy(
     data: &[f32],
     positions: usize,
@@ -76,7 +77,7 @@ pub fn conditional_entropy(
 ) -> Result<f64, EntropyError> {
     options.validate()?;
     let width = positions * dim;
-    if width == 0 || data.len() % width != 0 {
+    if width == 0 || !data.len().is_multiple_of(width) {
         return Err(EntropyError::Invalid(format!(
             "{} values do not make rows of {positions} positions × {dim}",
             data.len()

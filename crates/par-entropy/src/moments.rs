@@ -64,7 +64,7 @@ impl Moments {
     /// non-finite value; [`EntropyError::TooFewSamples`] for fewer than 2 samples.
     pub fn from_samples(data: &[f32], positions: usize, dim: usize) -> Result<Self, EntropyError> {
         let width = positions * dim;
-        if width == 0 || data.len() % width != 0 {
+        if width == 0 || !data.len().is_multiple_of(width) {
             return Err(EntropyError::Invalid(format!(
                 "{} values do not make rows of {positions} positions × {dim}",
                 data.len()

@@ -72,6 +72,21 @@ pub fn load(path: &Path) -> Result<(ImageSet, bool), EvalError> {
     Ok((ImageSet::from_images(&images, labels), labelled))
 }
 
+static TEST_IMAGES: &[u8] = include_bytes!("../../../data/fashion-mnist/t10k-images-idx3-ubyte.gz");
+static TEST_LABELS: &[u8] = include_bytes!("../../../data/fashion-mnist/t10k-labels-idx1-ubyte.gz");
+
+/// The embedded Fashion-MNIST test subset (`data/fashion-mnist`, 2,000 images, MIT), 32×32, with
+/// labels: the default reference set of `par eval`.
+///
+/// # Panics
+///
+/// Never for the embedded files (tested).
+pub fn fashion_mnist_test() -> ImageSet {
+    let idx = IdxImages::from_bytes(TEST_IMAGES, TEST_LABELS, "embedded Fashion-MNIST test set")
+        .expect("the embedded Fashion-MNIST test set parses");
+    ImageSet::from_idx(&idx, SIDE)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,19 +105,4 @@ mod tests {
         assert_eq!(class_of("000123_class0007_seed0.png"), Some(7));
         assert_eq!(class_of("image.png"), None);
     }
-}
-
-static TEST_IMAGES: &[u8] = include_bytes!("../../../data/fashion-mnist/t10k-images-idx3-ubyte.gz");
-static TEST_LABELS: &[u8] = include_bytes!("../../../data/fashion-mnist/t10k-labels-idx1-ubyte.gz");
-
-/// The embedded Fashion-MNIST test subset (`data/fashion-mnist`, 2,000 images, MIT), 32×32, with
-/// labels: the default reference set of `par eval`.
-///
-/// # Panics
-///
-/// Never for the embedded files (tested).
-pub fn fashion_mnist_test() -> ImageSet {
-    let idx = IdxImages::from_bytes(TEST_IMAGES, TEST_LABELS, "embedded Fashion-MNIST test set")
-        .expect("the embedded Fashion-MNIST test set parses");
-    ImageSet::from_idx(&idx, SIDE)
 }

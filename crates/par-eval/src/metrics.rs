@@ -10,7 +10,7 @@ use crate::EvalError;
 
 /// Mean and covariance (unbiased, `n − 1`) of `n` row-major `dim`-vectors, in f64.
 fn gaussian_fit(features: &[f32], dim: usize) -> Result<(Vec<f64>, Mat<f64>), EvalError> {
-    if dim == 0 || features.len() % dim != 0 {
+    if dim == 0 || !features.len().is_multiple_of(dim) {
         return Err(EvalError::Invalid(format!(
             "{} values are not rows of {dim} features",
             features.len()
@@ -148,7 +148,7 @@ pub fn precision_recall(
     dim: usize,
     k: usize,
 ) -> Result<(f64, f64), EvalError> {
-    if dim == 0 || real.len() % dim != 0 || generated.len() % dim != 0 {
+    if dim == 0 || !real.len().is_multiple_of(dim) || !generated.len().is_multiple_of(dim) {
         return Err(EvalError::Invalid("feature rows of different widths".into()));
     }
     let (nr, ng) = (real.len() / dim, generated.len() / dim);

@@ -37,37 +37,135 @@ pub fn stored_config(state: &StateDict) -> Result<Option<ParTransformerConfig>, 
         .transpose()
 }
 
-/// Every state-dict key of a model with this config and its PyTorch-layout shape (spec §4.5).
-pub fn expected_keys(config: &ParTransformerConfig) -> Vec<(String, Vec<usize>)> {
+/// How a parameter is stored under its upstream key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// An embedding table: the same `[rows, cols]` layout in both.
+    Matrix,
+    /// A linear layer: PyTorch's `[out, in]`, Burn's `[in, out]` (transposed on load and save).
+    Linear,
+    /// A norm weight `[d]`.
+    Vector,
+}
+
+/// Which parameter of the model a key names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    ClassEmbedding,
+    TokenEmbedding,
+    TransitionTokens,
+    Wqkv(usize),
+    Wo(usize),
+    W1(usize),
+    W2(usize),
+    W3(usize),
+    AttentionNorm(usize),
+    FfnNorm(usize),
+    Norm,
+    Output,
+}
+
+/// One entry of the key table.
+struct Key {
+    name: String,
+    /// The upstream (PyTorch) shape.
+    shape: Vec<usize>,
+    layout: Layout,
+    field: Field,
+}
+
+/// The key table of a configuration, in upstream registration order (docs/spec.md §4.5): the
+/// one list that [`expected_keys`], [`ParTransformer::from_state_dict`] and
+/// [`ParTransformer::to_state_dict`] walk.
+fn key_table(config: &ParTransformerConfig) -> Vec<Key> {
     let (d, h) = (config.d_model, config.ffn_hidden());
+    let key = |name: String, shape: Vec<usize>, layout, field| Key { name, shape, layout, field };
     let mut keys = vec![
-        ("cls_embedding.embedding_table.weight".to_string(), vec![config.num_classes + 1, d]),
-        ("tok_embeddings.weight".to_string(), vec![config.vocab_size, d]),
+        key(
+            "cls_embedding.embedding_table.weight".into(),
+            vec![config.num_classes + 1, d],
+            Layout::Matrix,
+            Field::ClassEmbedding,
+        ),
+        key(
+            "tok_embeddings.weight".into(),
+            vec![config.vocab_size, d],
+            Layout::Matrix,
+            Field::TokenEmbedding,
+        ),
     ];
     if config.parallel > 1 {
-        keys.push((
+        keys.push(key(
             "spe_tok_embeddings.special_embeddings.weight".into(),
             vec![config.parallel - 1, d],
+            Layout::Matrix,
+            Field::TransitionTokens,
         ));
     }
     for i in 0..config.n_layers {
         let p = format!("layers.{i}");
         keys.extend([
-            (format!("{p}.attention.wqkv.weight"), vec![3 * d, d]),
-            (format!("{p}.attention.wo.weight"), vec![d, d]),
-            (format!("{p}.feed_forward.w1.weight"), vec![h, d]),
-            (format!("{p}.feed_forward.w3.weight"), vec![h, d]),
-            (format!("{p}.feed_forward.w2.weight"), vec![d, h]),
-            (format!("{p}.attention_norm.weight"), vec![d]),
-            (format!("{p}.ffn_norm.weight"), vec![d]),
+            key(
+                format!("{p}.attention.wqkv.weight"),
+                vec![3 * d, d],
+                Layout::Linear,
+                Field::Wqkv(i),
+            ),
+            key(format!("{p}.attention.wo.weight"), vec![d, d], Layout::Linear, Field::Wo(i)),
+            key(format!("{p}.feed_forward.w1.weight"), vec![h, d], Layout::Linear, Field::W1(i)),
+            key(format!("{p}.feed_forward.w3.weight"), vec![h, d], Layout::Linear, Field::W3(i)),
+            key(format!("{p}.feed_forward.w2.weight"), vec![d, h], Layout::Linear, Field::W2(i)),
+            key(
+                format!("{p}.attention_norm.weight"),
+                vec![d],
+                Layout::Vector,
+                Field::AttentionNorm(i),
+            ),
+            key(format!("{p}.ffn_norm.weight"), vec![d], Layout::Vector, Field::FfnNorm(i)),
         ]);
     }
-    keys.push(("norm.weight".into(), vec![d]));
-    keys.push(("output.weight".into(), vec![config.vocab_size, d]));
+    keys.push(key("norm.weight".into(), vec![d], Layout::Vector, Field::Norm));
+    keys.push(key(
+        "output.weight".into(),
+        vec![config.vocab_size, d],
+        Layout::Linear,
+        Field::Output,
+    ));
     keys
 }
 
-/// Keys of buffers that upstream state dicts may hold and that carry no weights.
+/// A parameter of the model, by rank.
+enum Slot<'a> {
+    Two(&'a mut Param<Tensor<2>>),
+    One(&'a mut Param<Tensor<1>>),
+}
+
+/// The parameter `field` names, or `None` when the model lacks it (no transition tokens at
+/// n = 1; a layer index past the model's).
+fn slot(model: &mut ParTransformer, field: Field) -> Option<Slot<'_>> {
+    Some(match field {
+        Field::ClassEmbedding => Slot::Two(&mut model.cls_embedding.embedding_table.weight),
+        Field::TokenEmbedding => Slot::Two(&mut model.tok_embeddings.weight),
+        Field::TransitionTokens => {
+            Slot::Two(&mut model.spe_tok_embeddings.as_mut()?.special_embeddings.weight)
+        }
+        Field::Wqkv(i) => Slot::Two(&mut model.layers.get_mut(i)?.attention.wqkv.weight),
+        Field::Wo(i) => Slot::Two(&mut model.layers.get_mut(i)?.attention.wo.weight),
+        Field::W1(i) => Slot::Two(&mut model.layers.get_mut(i)?.feed_forward.w1.weight),
+        Field::W2(i) => Slot::Two(&mut model.layers.get_mut(i)?.feed_forward.w2.weight),
+        Field::W3(i) => Slot::Two(&mut model.layers.get_mut(i)?.feed_forward.w3.weight),
+        Field::AttentionNorm(i) => Slot::One(&mut model.layers.get_mut(i)?.attention_norm.weight),
+        Field::FfnNorm(i) => Slot::One(&mut model.layers.get_mut(i)?.ffn_norm.weight),
+        Field::Norm => Slot::One(&mut model.norm.weight),
+        Field::Output => Slot::Two(&mut model.output.weight),
+    })
+}
+
+/// Every key a checkpoint of `config` must hold, with its upstream shape, in registration order.
+pub fn expected_keys(config: &ParTransformerConfig) -> Vec<(String, Vec<usize>)> {
+    key_table(config).into_iter().map(|k| (k.name, k.shape)).collect()
+}
+
 fn ignored(key: &str) -> bool {
     key.contains(".kv_cache.") || key.ends_with("freqs_cis") || key.ends_with("causal_mask")
 }
@@ -102,45 +200,27 @@ impl ParTransformer {
         let mut model = config
             .init(device)
             .map_err(|e| CheckpointError::Config { path: path.clone(), reason: e.to_string() })?;
-        let get = |key: &str| &state.tensors[key];
-        let matrix = |key: &str| {
-            let w = get(key);
-            Param::from_tensor(Tensor::<2>::from_data(
-                TensorData::new(w.values.clone(), [w.shape[0], w.shape[1]]),
-                device,
-            ))
-        };
-        let linear = |key: &str| {
-            let w = get(key);
-            Param::from_tensor(Tensor::<2>::from_data(
-                TensorData::new(transpose(w), [w.shape[1], w.shape[0]]),
-                device,
-            ))
-        };
-        let vector = |key: &str| {
-            let w = get(key);
-            Param::from_tensor(Tensor::<1>::from_data(
-                TensorData::new(w.values.clone(), [w.shape[0]]),
-                device,
-            ))
-        };
-        model.cls_embedding.embedding_table.weight = matrix("cls_embedding.embedding_table.weight");
-        model.tok_embeddings.weight = matrix("tok_embeddings.weight");
-        if let Some(spe) = model.spe_tok_embeddings.as_mut() {
-            spe.special_embeddings.weight = matrix("spe_tok_embeddings.special_embeddings.weight");
+        for key in key_table(config) {
+            let w = &state.tensors[&key.name];
+            let (values, shape) = match key.layout {
+                Layout::Linear => (transpose(w), vec![w.shape[1], w.shape[0]]),
+                Layout::Matrix | Layout::Vector => (w.values.clone(), w.shape.clone()),
+            };
+            match slot(&mut model, key.field).expect("the table lists the config's parameters") {
+                Slot::Two(p) => {
+                    *p = Param::from_tensor(Tensor::from_data(
+                        TensorData::new(values, [shape[0], shape[1]]),
+                        device,
+                    ))
+                }
+                Slot::One(p) => {
+                    *p = Param::from_tensor(Tensor::from_data(
+                        TensorData::new(values, [shape[0]]),
+                        device,
+                    ))
+                }
+            }
         }
-        for (i, layer) in model.layers.iter_mut().enumerate() {
-            let p = format!("layers.{i}");
-            layer.attention.wqkv.weight = linear(&format!("{p}.attention.wqkv.weight"));
-            layer.attention.wo.weight = linear(&format!("{p}.attention.wo.weight"));
-            layer.feed_forward.w1.weight = linear(&format!("{p}.feed_forward.w1.weight"));
-            layer.feed_forward.w2.weight = linear(&format!("{p}.feed_forward.w2.weight"));
-            layer.feed_forward.w3.weight = linear(&format!("{p}.feed_forward.w3.weight"));
-            layer.attention_norm.weight = vector(&format!("{p}.attention_norm.weight"));
-            layer.ffn_norm.weight = vector(&format!("{p}.ffn_norm.weight"));
-        }
-        model.norm.weight = vector("norm.weight");
-        model.output.weight = linear("output.weight");
         Ok(model)
     }
 
@@ -158,68 +238,24 @@ impl ParTransformer {
             })
         };
         let mut tensors = BTreeMap::new();
-        let mut put =
-            |key: String, tensor: TensorData, linear: bool| -> Result<(), CheckpointError> {
-                let shape = tensor.shape().to_vec();
-                let values = read(tensor, &key)?;
-                let w = WeightTensor { shape: shape.clone(), values };
-                let w = if linear {
-                    WeightTensor { shape: vec![shape[1], shape[0]], values: transpose(&w) }
-                } else {
-                    w
-                };
-                tensors.insert(key, w);
-                Ok(())
+        let mut model = self.clone();
+        for key in key_table(self.config()) {
+            let data = match slot(&mut model, key.field)
+                .expect("the table lists the config's parameters")
+            {
+                Slot::Two(p) => p.val().into_data(),
+                Slot::One(p) => p.val().into_data(),
             };
-        put(
-            "cls_embedding.embedding_table.weight".into(),
-            self.cls_embedding.embedding_table.weight.val().into_data(),
-            false,
-        )?;
-        put("tok_embeddings.weight".into(), self.tok_embeddings.weight.val().into_data(), false)?;
-        if let Some(spe) = &self.spe_tok_embeddings {
-            put(
-                "spe_tok_embeddings.special_embeddings.weight".into(),
-                spe.special_embeddings.weight.val().into_data(),
-                false,
-            )?;
+            let stored =
+                WeightTensor { shape: data.shape().to_vec(), values: read(data, &key.name)? };
+            let w = match key.layout {
+                Layout::Linear => {
+                    WeightTensor { shape: key.shape.clone(), values: transpose(&stored) }
+                }
+                Layout::Matrix | Layout::Vector => stored,
+            };
+            tensors.insert(key.name, w);
         }
-        for (i, layer) in self.layers.iter().enumerate() {
-            let p = format!("layers.{i}");
-            put(
-                format!("{p}.attention.wqkv.weight"),
-                layer.attention.wqkv.weight.val().into_data(),
-                true,
-            )?;
-            put(
-                format!("{p}.attention.wo.weight"),
-                layer.attention.wo.weight.val().into_data(),
-                true,
-            )?;
-            put(
-                format!("{p}.feed_forward.w1.weight"),
-                layer.feed_forward.w1.weight.val().into_data(),
-                true,
-            )?;
-            put(
-                format!("{p}.feed_forward.w2.weight"),
-                layer.feed_forward.w2.weight.val().into_data(),
-                true,
-            )?;
-            put(
-                format!("{p}.feed_forward.w3.weight"),
-                layer.feed_forward.w3.weight.val().into_data(),
-                true,
-            )?;
-            put(
-                format!("{p}.attention_norm.weight"),
-                layer.attention_norm.weight.val().into_data(),
-                false,
-            )?;
-            put(format!("{p}.ffn_norm.weight"), layer.ffn_norm.weight.val().into_data(), false)?;
-        }
-        put("norm.weight".into(), self.norm.weight.val().into_data(), false)?;
-        put("output.weight".into(), self.output.weight.val().into_data(), true)?;
         let mut state = StateDict { tensors, ..StateDict::default() };
         state.store_json(CONFIG_METADATA_KEY, self.config());
         Ok(state)

@@ -271,7 +271,7 @@ impl ParTransformerConfig {
                 return Err(ConfigError::Zero { field });
             }
         }
-        if self.d_model % (4 * self.n_heads) != 0 {
+        if !self.d_model.is_multiple_of(4 * self.n_heads) {
             return Err(ConfigError::HeadDim { d_model: self.d_model, n_heads: self.n_heads });
         }
         for (field, value) in [

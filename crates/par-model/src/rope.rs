@@ -28,7 +28,10 @@ impl Rope2d {
     ///
     /// If `head_dim` is not a positive multiple of 4 (checked by the model config's `validate`).
     pub fn new(schedule: &ParSchedule, head_dim: usize, base: f64) -> Self {
-        assert!(head_dim > 0 && head_dim % 4 == 0, "head_dim {head_dim} must be a multiple of 4");
+        assert!(
+            head_dim > 0 && head_dim.is_multiple_of(4),
+            "head_dim {head_dim} must be a multiple of 4"
+        );
         let (half, quarter) = (head_dim / 2, head_dim / 4);
         let theta: Vec<f64> =
             (0..quarter).map(|m| base.powf(-(2.0 * m as f64) / half as f64)).collect();

@@ -141,8 +141,8 @@ fn later_groups_do_not_change_earlier_logits() {
         for step in schedule.steps() {
             // Change every token generated at or after this step.
             let mut changed = par.clone();
-            for k in step.slots.start..n {
-                changed[k] = (changed[k] + 13) % 64;
+            for c in &mut changed[step.slots.start..n] {
+                *c = (*c + 13) % 64;
             }
             let other = logits(changed);
             let upto = step.slots.end * 64; // logits of slots < end predict tokens of this step or earlier

@@ -57,7 +57,7 @@ impl RegionGrid {
         if parallel > cells {
             return Err(OrderError::TooManyRegions { parallel, grid_size, cells });
         }
-        if grid_size % regions_per_side != 0 {
+        if !grid_size.is_multiple_of(regions_per_side) {
             return Err(OrderError::GridNotDivisible { grid_size, regions_per_side });
         }
         // The longest sequence is N + n slots (spec §2.3 RoPE table length); it must be indexable

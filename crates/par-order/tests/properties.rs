@@ -105,8 +105,8 @@ proptest! {
         let slots = schedule.slots(len).unwrap();
         for q in 0..len {
             let Some(target) = schedule.logit_target(q) else { continue };
-            for k in 0..schedule.visible_end(q).min(len) {
-                if let Slot::Token(t) = slots[k] {
+            for (k, slot) in slots.iter().enumerate().take(schedule.visible_end(q).min(len)) {
+                if let Slot::Token(t) = *slot {
                     prop_assert!(t < target, "logit {} (target t_{}) sees t_{} at slot {}", q, target, t, k);
                 }
             }

@@ -75,7 +75,9 @@ pub enum CheckpointError {
         key: String,
     },
     /// A weight the model does not have.
-    #[error("{path}: unexpected key `{key}` (does --parallel / the preset match the checkpoint?)")]
+    #[error(
+        "{path}: unexpected key `{key}` (do the parallel degree and the model size match the checkpoint?)"
+    )]
     UnexpectedKey {
         /// The file.
         path: PathBuf,
@@ -106,7 +108,7 @@ pub enum CheckpointError {
     },
     /// No configuration given and none stored in the file.
     #[error(
-        "{path}: the checkpoint stores no config; pass one (--preset/--model-config for models, --tokenizer-preset/--tokenizer-config for tokenizers)"
+        "{path}: the checkpoint stores no config; give the configuration it was made with (a preset or a config file)"
     )]
     NoConfig {
         /// The file.

@@ -191,6 +191,9 @@ pub struct TokenizeReport {
 
 const WORK_DIR: &str = ".tokenize";
 
+/// An image's index and its views and label, or why it could not be read.
+type Loaded = (usize, Result<(Vec<PixelImage>, u32), DataError>);
+
 fn chunk_file(out: &Path, i: usize) -> PathBuf {
     out.join(WORK_DIR).join(format!("chunk-{i:06}.parc"))
 }
@@ -291,7 +294,7 @@ fn tokenize_in(
     };
     let f = config.downsample_factor();
     if settings.image_size == 0
-        || settings.image_size % f != 0
+        || !settings.image_size.is_multiple_of(f)
         || settings.image_size > par_data::MAX_IMAGE_SIZE
     {
         return Err(TrainError::Setting {
@@ -362,7 +365,7 @@ fn tokenize_in(
         if monitor.should_stop(range.start) {
             return Err(TrainError::Interrupted { step: c });
         }
-        let loaded: Vec<(usize, Result<(Vec<PixelImage>, u32), DataError>)> = range
+        let loaded: Vec<Loaded> = range
             .clone()
             .into_par_iter()
             .map(|i| {

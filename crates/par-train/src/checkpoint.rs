@@ -1,10 +1,10 @@
-//! Run-directory checkpoints written as a whole: files go to `checkpoint.tmp/`, then the folder
-//! replaces `checkpoint/` by renames, so a crash leaves either the old or the new checkpoint,
-//! never a mix.
+//! Run-directory checkpoints written as a whole: a complete folder (burn-train's checkpointers
+//! fill `checkpoint.epoch-K/`, see [`crate::learner`]) replaces `checkpoint/` by renames
+//! ([`promote`]), so a crash leaves either the old or the new checkpoint, never a mix; and the
+//! resume checks (same settings, step budget, run state).
 
 use std::path::{Path, PathBuf};
 
-use burn::optim::{ModuleOptimizer, OptimizerRecord};
 use burn::prelude::Device;
 
 use crate::TrainError;
@@ -20,25 +20,6 @@ pub fn latest(run: &Path) -> Option<PathBuf> {
     [checkpoint_dir(run), run.join("checkpoint.old")]
         .into_iter()
         .find(|d| d.join("state.json").is_file())
-}
-
-/// Writes a checkpoint: `fill` writes the files into the given (empty) folder; `state.json`
-/// must be among them and is what marks a checkpoint complete.
-///
-/// # Errors
-///
-/// [`TrainError`] from `fill` or the renames.
-pub fn write(
-    run: &Path,
-    fill: impl FnOnce(&Path) -> Result<(), TrainError>,
-) -> Result<(), TrainError> {
-    let tmp = run.join("checkpoint.tmp");
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
-    }
-    std::fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
-    fill(&tmp)?;
-    promote(run, &tmp)
 }
 
 /// Moves the complete checkpoint folder `ready` to `checkpoint/` by renames (the previous one
@@ -61,29 +42,6 @@ pub fn promote(run: &Path, ready: &Path) -> Result<(), TrainError> {
         std::fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
     }
     Ok(())
-}
-
-/// Saves an optimizer's state (Burn's burnpack format).
-///
-/// # Errors
-///
-/// [`TrainError::Optimizer`] naming the file.
-pub fn save_optimizer(optim: &ModuleOptimizer, path: &Path) -> Result<(), TrainError> {
-    optim
-        .to_record()
-        .save(path)
-        .map_err(|e| TrainError::Optimizer { path: path.into(), reason: format!("{e:?}") })
-}
-
-/// Loads an optimizer's state saved by [`save_optimizer`] into `optim`.
-///
-/// # Errors
-///
-/// [`TrainError::Optimizer`] naming the file.
-pub fn load_optimizer(optim: ModuleOptimizer, path: &Path) -> Result<ModuleOptimizer, TrainError> {
-    let record = OptimizerRecord::load(path)
-        .map_err(|e| TrainError::Optimizer { path: path.into(), reason: format!("{e:?}") })?;
-    Ok(optim.load_record(record))
 }
 
 /// Writes JSON atomically.
@@ -216,7 +174,7 @@ pub fn finite_weights(
 pub fn discard_unstarted(run: &Path) {
     if latest(run).is_none() {
         let _ = std::fs::remove_file(run.join("config.json"));
-        let _ = std::fs::remove_dir_all(run.join("checkpoint.tmp"));
+        let _ = std::fs::remove_dir_all(run.join("checkpoint.tmp")); // runs from before 0.2
     }
 }
 

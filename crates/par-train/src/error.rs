@@ -87,7 +87,7 @@ pub enum TrainError {
     },
     /// The run directory already holds a run and `--resume` was not given.
     #[error(
-        "{path} already holds a run (checkpoint at step {step}); pass --resume to continue it or choose another output directory"
+        "{path} already holds a run (checkpoint at step {step}); resume it to continue, or choose another output directory"
     )]
     Exists {
         /// The run directory.
@@ -98,7 +98,7 @@ pub enum TrainError {
     /// Stopped on request (Ctrl-C) with its progress saved (a training checkpoint, or the
     /// finished chunks of `par tokenize`).
     #[error(
-        "interrupted at step/chunk {step}; progress saved: run the same command again (training runs: add --resume)"
+        "interrupted at step/chunk {step}; progress saved: run the same command again (a training run: resuming it)"
     )]
     Interrupted {
         /// Steps done.
@@ -119,6 +119,10 @@ impl TrainError {
                 Some(field)
             }
             TrainError::ResumeMismatch { field, .. } => Some(field),
+            // The binaries name the flag that resumes (`--resume`) where they have one.
+            TrainError::Exists { .. }
+            | TrainError::NothingToResume { .. }
+            | TrainError::Interrupted { .. } => Some("resume"),
             _ => None,
         }
     }

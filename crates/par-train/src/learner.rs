@@ -156,7 +156,7 @@ impl Run {
 
     /// A checkpoint period (a `Learner` epoch) ends after `done` steps.
     pub fn ends_period(&self, done: usize) -> bool {
-        done % self.period == 0 || done == self.total
+        done.is_multiple_of(self.period) || done == self.total
     }
 
     /// The end of the period that starts after `done` steps.

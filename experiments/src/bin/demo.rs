@@ -169,6 +169,61 @@ fn main() -> std::process::ExitCode {
 
 fn run(args: Args) -> anyhow::Result<()> {
     let t_start = std::time::Instant::now();
+    let plan = plan(&args)?;
+    if claim_output(&args, &plan)? {
+        return Ok(());
+    }
+    stop_flag(); // Ctrl-C now checkpoints the running stage
+    // ---- images (ADM centre crop, a bicubic up-scale of the 28 px originals)
+    let side = plan.image_side();
+    let train_set =
+        ImageSet::from_idx(&plan.train_idx.clone().take(plan.config.train_images), side);
+    let val_set = ImageSet::from_idx(&plan.test_idx.clone().take(plan.config.val_images), side);
+    stage("classifier");
+    let (classifier, classifier_accuracy) = classifier_stage(&args, &plan)?;
+    stage("tokenizer");
+    let (tok_report, tok, tok_ckpt) = tokenizer_stage(&plan, &train_set, &val_set)?;
+    stage("tokenize");
+    let par_data = tokenize_stage(&plan, &tok, &tok_ckpt)?;
+    stage("PAR-4× training");
+    let par_report = par_stage(&plan, &par_data)?;
+    stage("sampling");
+    let samples = sampling_stage(&args, &plan, &tok)?;
+    stage("scores");
+    let scored = Scored { classifier, classifier_accuracy, tok_report, par_report, samples };
+    scores_stage(&args, &plan, &tok, &par_data, scored, t_start)
+}
+
+/// The demo's data, folders and settings, all checked before anything is written.
+struct Plan {
+    data: PathBuf,
+    out: PathBuf,
+    device: burn::prelude::Device,
+    train_idx: IdxImages,
+    test_idx: IdxImages,
+    config: DemoConfig,
+    sample: SampleConfig,
+}
+
+impl Plan {
+    /// The code grid side.
+    fn grid(&self) -> usize {
+        self.config.model.grid_size
+    }
+
+    /// Side of the images the tokenizer reads: the grid times its down-sampling (32 px).
+    fn image_side(&self) -> usize {
+        self.grid() * self.config.tokenizer.downsample_factor()
+    }
+
+    /// Tokens per image (the raster decode's step count).
+    fn tokens(&self) -> usize {
+        self.grid() * self.grid()
+    }
+}
+
+/// Reads the images' headers and derives every setting from the flags (nothing is written).
+fn plan(args: &Args) -> anyhow::Result<Plan> {
     for (flag, value) in [
         ("per-class", args.per_class),
         ("par-steps", args.par_steps),
@@ -184,7 +239,6 @@ fn run(args: Args) -> anyhow::Result<()> {
     let data = args.data.clone().unwrap_or_else(|| repo().join("data/fashion-mnist"));
     let out = args.out.clone();
     let device = args.device.device()?;
-    stop_flag(); // Ctrl-C now checkpoints the running stage
     let smoke = args.smoke;
 
     // ---- configuration
@@ -201,7 +255,6 @@ fn run(args: Args) -> anyhow::Result<()> {
     if grid != 8 && grid != 16 {
         par_app::invalid!("--grid must be 8 or 16 (got {grid})");
     }
-    let tokens = grid * grid;
     let codebook_size = args.codebook_size.unwrap_or(if grid == 8 { 64 } else { 16 });
     if codebook_size < 2 {
         par_app::invalid!("--codebook-size must be at least 2 (got {codebook_size})");
@@ -285,16 +338,26 @@ fn run(args: Args) -> anyhow::Result<()> {
     }
     tokenizer_train.validate().map_err(|e| named(e.into()))?;
     par_train.validate().map_err(|e| named(e.into()))?;
+    Ok(Plan { data, out, device, train_idx, test_idx, config, sample })
+}
+
+/// Claims `--out` for the run: refuses a folder holding another demo (or, without `--resume`,
+/// this one), writes `config.json`. `true`: the demo there is finished and `--resume` has only
+/// reported it.
+fn claim_output(args: &Args, plan: &Plan) -> anyhow::Result<bool> {
+    let flags = par_app::long_flags::<Args>();
+    let named = |e: anyhow::Error| par_app::name_flag(e, &flags);
+    let (out, config) = (&plan.out, &plan.config);
     // Resume: `--resume` continues an interrupted demo with the same settings, and on a
     // finished one only prints its result (nothing is re-sampled or rewritten); without it, a
     // folder holding a demo is refused.
-    let output = OutputDir::check(&out, "--out")?;
+    let output = OutputDir::check(out, "--out")?;
     let config_path = out.join("config.json");
     let report_path = out.join("report.json");
     match (config_path.is_file(), args.resume) {
         (false, true) => {
             return Err(anyhow::Error::from(par_train::TrainError::NothingToResume {
-                path: out.clone(),
+                path: out.to_path_buf(),
             })
             .context("--resume"));
         }
@@ -307,7 +370,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         ),
         (true, true) => {
             let previous: DemoConfig = read_report(&config_path).input()?;
-            par_train::checkpoint::same_settings(&out, "", &previous, &config)
+            par_train::checkpoint::same_settings(out, "", &previous, config)
                 .map_err(|e| named(e.into()))?;
             if report_path.is_file() {
                 let report: serde_json::Value = read_report(&report_path).input()?;
@@ -317,58 +380,66 @@ fn run(args: Args) -> anyhow::Result<()> {
                     100.0 * report["class_fidelity"].as_f64().unwrap_or(f64::NAN)
                 );
                 output.keep();
-                return Ok(());
+                return Ok(true);
             }
         }
         (false, false) => {}
     }
-    write_atomic(&config_path, serde_json::to_string_pretty(&config)?.as_bytes())?;
+    write_atomic(&config_path, serde_json::to_string_pretty(config)?.as_bytes())?;
     // From here on the folder holds the run (resumable), whatever happens.
     output.keep();
     eprintln!(
         "demo on {} ({} training / {} held-out images, backend {:?}) → {}",
-        data.display(),
-        train_images,
-        val_images,
+        plan.data.display(),
+        config.train_images,
+        config.val_images,
         args.device.backend()?,
         out.display()
     );
+    Ok(false)
+}
 
-    // ---- images at 32×32 (ADM centre crop, a bicubic up-scale of the 28 px originals)
-    let train_set = ImageSet::from_idx(&train_idx.clone().take(train_images), 32);
-    let val_set = ImageSet::from_idx(&test_idx.clone().take(val_images), 32);
-
-    // ---- classifier (cached)
-    stage("classifier");
+/// The classifier that scores the samples (cached at `--classifier`) and its test accuracy.
+fn classifier_stage(args: &Args, plan: &Plan) -> anyhow::Result<(Classifier, f64)> {
+    let (device, smoke, side) = (&plan.device, plan.config.smoke, plan.image_side());
     let classifier_path = args
         .classifier
         .clone()
         .unwrap_or_else(|| repo().join("data/classifier/fashion_cnn.safetensors"));
     let classifier = if classifier_path.is_file() {
         let state = par_store::StateDict::read(&classifier_path)?;
-        restore(Classifier::new(10, &device), &state)?
+        restore(Classifier::new(CLASSES.len(), device), &state)?
     } else {
         eprintln!(
             "no classifier at {}; training one on the {} training images",
             classifier_path.display(),
-            train_idx.len()
+            plan.train_idx.len()
         );
-        let full = ImageSet::from_idx(&train_idx, 32);
+        let full = ImageSet::from_idx(&plan.train_idx, side);
         let monitor = BarMonitor::new("classifier");
-        let c = train_classifier(&full, if smoke { 1 } else { 3 }, args.seed, &device, &monitor)?;
+        let c = train_classifier(&full, if smoke { 1 } else { 3 }, args.seed, device, &monitor)?;
         monitor.bar().finish();
         snapshot(&c)?.write_safetensors(&classifier_path)?;
         c
     };
-    let classifier_accuracy = classifier.accuracy(&ImageSet::from_idx(&test_idx, 32), &device);
+    let classifier_accuracy =
+        classifier.accuracy(&ImageSet::from_idx(&plan.test_idx, side), device);
     eprintln!(
         "classifier accuracy on the {} test images: {:.2} %",
-        test_idx.len(),
+        plan.test_idx.len(),
         100.0 * classifier_accuracy
     );
 
-    // ---- tokenizer
-    stage("tokenizer");
+    Ok((classifier, classifier_accuracy))
+}
+
+/// Trains (or resumes, or reuses) the tokenizer: its report, the model and its file.
+fn tokenizer_stage(
+    plan: &Plan,
+    train_set: &ImageSet,
+    val_set: &ImageSet,
+) -> anyhow::Result<(par_train::vq::VqReport, VqTokenizer, PathBuf)> {
+    let (out, device) = (&plan.out, &plan.device);
     let tok_dir = out.join("tokenizer");
     let tok_ckpt = tok_dir.join("tokenizer.safetensors");
     let tok_report = if tok_dir.join("report.json").is_file() {
@@ -378,11 +449,11 @@ fn run(args: Args) -> anyhow::Result<()> {
         let resume = par_train::checkpoint::latest(&tok_dir).is_some();
         let r = train_tokenizer(
             &tok_dir,
-            &tokenizer,
-            &tokenizer_train,
-            &train_set,
-            &val_set.take(256),
-            &device,
+            &plan.config.tokenizer,
+            &plan.config.tokenizer_train,
+            train_set,
+            val_set,
+            device,
             resume,
             Arc::new(monitor.clone()),
         )?
@@ -397,26 +468,31 @@ fn run(args: Args) -> anyhow::Result<()> {
         tok_report.held_out.psnr_db,
         100.0 * tok_report.held_out.codebook_usage
     );
-    let tok = VqTokenizer::load(&tok_ckpt, None, &device)?;
+    let tok = VqTokenizer::load(&tok_ckpt, None, device)?;
 
-    // ---- pre-tokenization (centre crop + mirror: 2 views per image)
-    stage("tokenize");
+    Ok((tok_report, tok, tok_ckpt))
+}
+
+/// Pre-tokenizes the training and held-out images (centre crop + mirror: 2 views per image).
+fn tokenize_stage(plan: &Plan, tok: &VqTokenizer, tok_ckpt: &Path) -> anyhow::Result<ParData> {
+    let (out, data, device) = (&plan.out, &plan.data, &plan.device);
+    let (train_images, val_images) = (plan.config.train_images, plan.config.val_images);
     let mut codes = Vec::new();
     for (name, split, count) in
         [("codes", IdxSplit::Train, train_images), ("codes_val", IdxSplit::Test, val_images)]
     {
         let dir = out.join(name);
         if !dir.join(par_data::REPORT_FILE).is_file() {
-            let images = IdxImages::open(&data, split)?.take(count);
+            let images = IdxImages::open(data, split)?.take(count);
             let settings = TokenizeSettings {
-                image_size: 32,
+                image_size: plan.image_side(),
                 augmentation: par_data::Augmentation::CenterFlip,
                 format: OutputFormat::Compact,
                 name: name.into(),
                 chunk_size: 2048,
                 source: data.display().to_string(),
                 source_images: images.len(),
-                tokenizer: tok_ckpt.clone(),
+                tokenizer: tok_ckpt.to_path_buf(),
                 tokenizer_fingerprint: 0,
             };
             let source = Source::Idx {
@@ -425,16 +501,18 @@ fn run(args: Args) -> anyhow::Result<()> {
                 classes: CLASSES.map(String::from).to_vec(),
             };
             let monitor = BarMonitor::new(name);
-            tokenize(&source, &tok, &settings, &dir, 64, true, &device, &monitor)?;
+            tokenize(&source, tok, &settings, &dir, 64, true, device, &monitor)?;
             monitor.bar().finish();
         }
         let store = CodeStore::open(&dir)?;
         codes.push(CodeDataset::load(&store, 0..store.info().num_images)?);
     }
-    let par_data = ParData::new(codes.remove(0), codes.remove(0));
+    Ok(ParData::new(codes.remove(0), codes.remove(0)))
+}
 
-    // ---- PAR training
-    stage("PAR-4× training");
+/// Trains (or resumes, or reuses) the PAR model; writes `loss.png`.
+fn par_stage(plan: &Plan, par_data: &ParData) -> anyhow::Result<par_train::par::ParReport> {
+    let (out, grid) = (&plan.out, plan.grid());
     let par_dir = out.join("par");
     let par_report = if par_dir.join("report.json").is_file() {
         read_report::<par_train::par::ParReport>(&par_dir.join("report.json"))?
@@ -443,10 +521,10 @@ fn run(args: Args) -> anyhow::Result<()> {
         let resume = par_train::checkpoint::latest(&par_dir).is_some();
         let r = train_par(
             &par_dir,
-            &model,
-            &par_train,
-            &par_data,
-            &vec![device.clone(); args.workers],
+            &plan.config.model,
+            &plan.config.par_train,
+            par_data,
+            &vec![plan.device.clone(); plan.config.workers],
             resume,
             Arc::new(monitor.clone()),
         )?
@@ -470,17 +548,30 @@ fn run(args: Args) -> anyhow::Result<()> {
         ],
     )?;
 
-    // ---- sampling
-    stage("sampling");
+    Ok(par_report)
+}
+
+/// The samples: `per_class` of every class, decoded.
+struct Samples {
+    model: par_model::ParTransformer,
+    classes: Vec<usize>,
+    tiles: Vec<PixelImage>,
+    seconds: f64,
+}
+
+/// Samples every class with guidance, decodes them, writes `samples.png`.
+fn sampling_stage(args: &Args, plan: &Plan, tok: &VqTokenizer) -> anyhow::Result<Samples> {
+    let (out, device, grid) = (&plan.out, &plan.device, plan.grid());
     let par_model =
-        par_model::ParTransformer::load(&par_dir.join("model.safetensors"), None, &device)?;
-    let per_class = config.per_class;
-    let classes: Vec<usize> = (0..10).flat_map(|c| std::iter::repeat_n(c, per_class)).collect();
+        par_model::ParTransformer::load(&out.join("par/model.safetensors"), None, device)?;
+    let per_class = plan.config.per_class;
+    let classes: Vec<usize> =
+        (0..CLASSES.len()).flat_map(|c| std::iter::repeat_n(c, per_class)).collect();
     let t0 = std::time::Instant::now();
     let grids =
-        par_app::sample_codes(args.device.sampling_backend()?, &par_model, &classes, &sample)?;
+        par_app::sample_codes(args.device.sampling_backend()?, &par_model, &classes, &plan.sample)?;
     let sample_seconds = t0.elapsed().as_secs_f64();
-    let tiles = decode_tiles(&tok, grid, grids.iter().flatten().map(|&c| c as i64).collect())?;
+    let tiles = decode_tiles(tok, grid, grids.iter().flatten().map(|&c| c as i64).collect())?;
     // A labelled row per class (its first 8 samples), tiles enlarged 3× (nearest neighbour).
     let rows: Vec<(String, Vec<PixelImage>)> = CLASSES
         .iter()
@@ -501,14 +592,39 @@ fn run(args: Args) -> anyhow::Result<()> {
         3,
     )?;
 
-    // ---- scores
-    stage("scores");
+    Ok(Samples { model: par_model, classes, tiles, seconds: sample_seconds })
+}
+
+/// What the scores stage reports on.
+struct Scored {
+    classifier: Classifier,
+    classifier_accuracy: f64,
+    tok_report: par_train::vq::VqReport,
+    par_report: par_train::par::ParReport,
+    samples: Samples,
+}
+
+/// Class fidelity, FD-FMNIST and precision/recall of the samples and of the tokenizer's
+/// reconstructions; writes `report.json`.
+fn scores_stage(
+    args: &Args,
+    plan: &Plan,
+    tok: &VqTokenizer,
+    par_data: &ParData,
+    scored: Scored,
+    t_start: std::time::Instant,
+) -> anyhow::Result<()> {
+    let Scored { classifier, classifier_accuracy, tok_report, par_report, samples } = scored;
+    let Samples { model: par_model, classes, tiles, seconds: sample_seconds } = samples;
+    let (out, device, grid, tokens) = (&plan.out, &plan.device, plan.grid(), plan.tokens());
+    let per_class = plan.config.per_class;
     let sampled = ImageSet::from_images(&tiles, classes.iter().map(|&c| c as u32).collect());
-    let predicted = classifier.predict(&sampled, &device);
+    let predicted = classifier.predict(&sampled, device);
     // FD-FMNIST and precision/recall against the real test images the tokenizer never saw (all
     // but the held-out ones, whose reconstructions are scored against the same set below).
-    let reference = ImageSet::from_idx(&test_idx, 32).skip(val_images);
-    let quality = par_eval::evaluate(&classifier, &sampled, true, &reference, &device)?;
+    let reference =
+        ImageSet::from_idx(&plan.test_idx, plan.image_side()).skip(plan.config.val_images);
+    let quality = par_eval::evaluate(&classifier, &sampled, true, &reference, device)?;
     let mut per_class_fidelity = serde_json::Map::new();
     for (c, name) in CLASSES.iter().enumerate() {
         let hits =
@@ -530,12 +646,12 @@ fn run(args: Args) -> anyhow::Result<()> {
         .flat_map(|t| order.unpermute(t).expect("grid² tokens per image"))
         .collect();
     let reconstructed = ImageSet::from_images(
-        &decode_tiles(&tok, grid, raster)?,
+        &decode_tiles(tok, grid, raster)?,
         held_out.classes.iter().map(|&c| c as u32).collect(),
     );
-    let reconstruction_accuracy = classifier.accuracy(&reconstructed, &device);
+    let reconstruction_accuracy = classifier.accuracy(&reconstructed, device);
     let reconstruction_quality =
-        par_eval::evaluate(&classifier, &reconstructed, true, &reference, &device)?;
+        par_eval::evaluate(&classifier, &reconstructed, true, &reference, device)?;
     let steps_per_image = par_model.schedule().num_steps();
     let report = serde_json::json!({
         "classifier_test_accuracy": classifier_accuracy,

@@ -96,7 +96,7 @@ pub fn run(args: &TokenizeArgs) -> anyhow::Result<()> {
     if size > par_data::MAX_IMAGE_SIZE {
         invalid!("--image-size {size} is above the supported {} px", par_data::MAX_IMAGE_SIZE);
     }
-    if size % factor != 0 {
+    if !size.is_multiple_of(factor) {
         invalid!(
             "--image-size {size} is not a multiple of the tokenizer's down-sampling factor {factor}"
         );

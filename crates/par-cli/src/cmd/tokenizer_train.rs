@@ -134,7 +134,7 @@ pub fn run(args: &TokenizerTrainArgs) -> anyhow::Result<()> {
     if size > par_data::MAX_IMAGE_SIZE {
         invalid!("--image-size {size} is above the supported {} px", par_data::MAX_IMAGE_SIZE);
     }
-    if size % tokenizer.downsample_factor() != 0 {
+    if !size.is_multiple_of(tokenizer.downsample_factor()) {
         invalid!(
             "--image-size {size} is not a multiple of the down-sampling factor {}",
             tokenizer.downsample_factor()

@@ -120,7 +120,7 @@ impl ParRun {
             let mut j = self.journal();
             let loss = std::mem::take(&mut j.step_loss);
             j.window.push((loss, norm));
-            if done % self.log_every == 0 || done == self.run.total {
+            if done.is_multiple_of(self.log_every) || done == self.run.total {
                 let n = j.window.len() as f64;
                 let (l, g) = j.window.drain(..).fold((0.0, 0.0), |(a, b), (l, g)| (a + l, b + g));
                 j.history.push(ParLog {

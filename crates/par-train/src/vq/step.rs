@@ -122,7 +122,7 @@ impl VqRun {
         {
             let mut j = self.journal();
             j.window.push(row);
-            if done % self.cfg.log_every == 0 || done == self.run.total {
+            if done.is_multiple_of(self.cfg.log_every) || done == self.run.total {
                 let w = std::mem::take(&mut j.window);
                 let m = |k: usize| w.iter().map(|r| r[k]).sum::<f64>() / w.len() as f64;
                 j.history.push(StepLog {

@@ -341,7 +341,8 @@ fn train_tokenizer_in(
     if train.is_empty() {
         return Err(TrainError::Config("no training images".into()));
     }
-    if train.channels != tokenizer.image_channels || train.size % tokenizer.downsample_factor() != 0
+    if train.channels != tokenizer.image_channels
+        || !train.size.is_multiple_of(tokenizer.downsample_factor())
     {
         return Err(TrainError::Config(format!(
             "images of {} channel(s), {} px do not fit the tokenizer ({} channel(s), sides a multiple of {})",
