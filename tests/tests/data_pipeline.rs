@@ -285,6 +285,26 @@ fn tokenizer_training_resumed_equals_uninterrupted() {
     let wa = par_store::StateDict::read(&a.join("tokenizer.safetensors")).unwrap();
     let wb = par_store::StateDict::read(&b.join("tokenizer.safetensors")).unwrap();
     assert_eq!(wa.tensors, wb.tensors, "final weights");
+    // The discriminator too (it lives in the checkpoint's model record only).
+    let disc = |run: &Path| -> Vec<f32> {
+        use burn::module::{Module, ModuleVisitor, Param};
+        struct Flat(Vec<f32>);
+        impl ModuleVisitor for Flat {
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+                self.0.extend(p.val().into_data().convert::<f32>().iter::<f32>());
+            }
+        }
+        let mut template = par_train::vq::VqStep::new(tok.init(&device).unwrap());
+        template.disc =
+            Some(par_train::vq::PatchDiscriminator::new(tok.image_channels, 4, 2, &device));
+        let record = burn::store::ModuleRecord::load(run.join("checkpoint/model.bpk")).unwrap();
+        let step = template.load_record(record);
+        let mut flat = Flat(Vec::new());
+        step.disc.expect("a discriminator").visit(&mut flat);
+        flat.0
+    };
+    let (da, db) = (disc(&a), disc(&b));
+    assert!(!da.is_empty() && da == db, "final discriminator weights");
     // The user-facing checkpoint is self-describing.
     let loaded =
         par_tokenizer::VqTokenizer::load(&a.join("tokenizer.safetensors"), None, &device).unwrap();

@@ -156,8 +156,11 @@ fn resumed_run_reproduces_losses_and_weights() {
     let resumed = train_par(&b, &model(), &c, &d, &[Device::flex()], true, Arc::new(Silent))
         .unwrap()
         .report();
-    assert_eq!(resumed.history, full.history, "per-step losses");
+    assert_eq!(resumed.history, full.history, "logged losses");
     assert_eq!(resumed.validation, full.validation);
+    // Validation at every multiple of val_every (5) and the last step, whatever the checkpoint
+    // interval (4): one Learner epoch is gcd(4, 5) = 1 step.
+    assert_eq!(full.validation.iter().map(|v| v.step).collect::<Vec<_>>(), [5, 10]);
     for f in ["model.safetensors", "model_ema.safetensors"] {
         let wa = par_store::StateDict::read(&a.join(f)).unwrap();
         let wb = par_store::StateDict::read(&b.join(f)).unwrap();
@@ -189,17 +192,25 @@ fn no_dropout() -> ParTransformerConfig {
         .with_ffn_dropout(0.0)
 }
 
+/// One resumed second step of [`second_step_weights`]: the final weights, EMA weights (when
+/// on) and report.
+struct Second {
+    weights: par_store::StateDict,
+    ema: Option<par_store::StateDict>,
+    report: par_train::par::ParReport,
+}
+
 /// The zero-initialised output head gives every body weight a zero gradient at the first step.
-/// So: one step (which moves only the head), then a random head planted in that checkpoint,
-/// then the second step — resumed in a copy per `(precision, devices)` — whose update reads out
-/// the gradient of every parameter. Returns the checkpoint's weights and each copy's.
+/// So: one step of `c` (which moves only the head), then a random head planted in that
+/// checkpoint, then the second step — resumed in a copy per device set — whose update reads out
+/// the gradient of every parameter (see [`readout`]). Returns the checkpoint's model (and EMA)
+/// weights and each copy's second step.
 fn second_step_weights(
-    precision: Precision,
+    c: ParTrainConfig,
     device_sets: &[&[Device]],
     dir: &std::path::Path,
-) -> (par_store::StateDict, Vec<par_store::StateDict>) {
+) -> ((par_store::StateDict, Option<par_store::StateDict>), Vec<Second>) {
     let base = dir.join("base");
-    let c = readout(precision);
     let d = data(40, 0);
     train_par(
         &base,
@@ -219,7 +230,7 @@ fn second_step_weights(
         .map(|(k, devices)| {
             let run = dir.join(format!("run{k}"));
             copy_dir(&base, &run);
-            train_par(
+            let report = train_par(
                 &run,
                 &no_dropout(),
                 &c.clone().with_max_steps(Some(2)),
@@ -228,8 +239,14 @@ fn second_step_weights(
                 true,
                 Arc::new(Silent),
             )
-            .unwrap();
-            par_store::StateDict::read(&run.join("model.safetensors")).unwrap()
+            .unwrap()
+            .report();
+            let ema = run.join("model_ema.safetensors");
+            Second {
+                weights: par_store::StateDict::read(&run.join("model.safetensors")).unwrap(),
+                ema: ema.is_file().then(|| par_store::StateDict::read(&ema).unwrap()),
+                report,
+            }
         })
         .collect();
     (start, after)
@@ -247,11 +264,23 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
-/// The model weights (upstream keys) of a checkpoint's model record.
-fn checkpoint_weights(path: &std::path::Path) -> par_store::StateDict {
-    let step = par_train::par::ParStep::new(no_dropout().init(&Device::flex()).unwrap())
-        .load_record(burn::store::ModuleRecord::load(path).unwrap());
-    step.model.to_state_dict().unwrap()
+/// The model weights (upstream keys) of a checkpoint's model record, and its EMA weights.
+fn checkpoint_weights(
+    path: &std::path::Path,
+) -> (par_store::StateDict, Option<par_store::StateDict>) {
+    let step = load_step(path);
+    (step.model.to_state_dict().unwrap(), step.ema.map(|e| e.to_state_dict().unwrap()))
+}
+
+/// A checkpoint's model record loaded into a `ParStep` (with an EMA when the record has one).
+fn load_step(path: &std::path::Path) -> par_train::par::ParStep {
+    let record = burn::store::ModuleRecord::load(path).unwrap();
+    let init = || no_dropout().init(&Device::flex()).unwrap();
+    let mut step = par_train::par::ParStep::new(init());
+    if record.len() > step.clone().into_record().len() {
+        step.ema = Some(init());
+    }
+    step.load_record(record)
 }
 
 /// Replaces the checkpoint's (zero-initialised, then one step old) output head by N(0, 0.02²).
@@ -292,15 +321,16 @@ fn bf16_gradients_match_f32_parameter_by_parameter() {
     // (bf16 keeps 8 mantissa bits, ≈ 0.4 % per rounding, through two layers and the loss).
     let dir = tempfile::tempdir().unwrap();
     let _g = lock();
-    let (s32, w32) =
-        second_step_weights(Precision::F32, &[&[Device::flex()]], &dir.path().join("f32"));
-    let (s16, w16) =
-        second_step_weights(Precision::Bf16, &[&[Device::flex()]], &dir.path().join("bf16"));
+    let one = [Device::flex()];
+    let ((s32, _), w32) =
+        second_step_weights(readout(Precision::F32), &[&one], &dir.path().join("f32"));
+    let ((s16, _), w16) =
+        second_step_weights(readout(Precision::Bf16), &[&one], &dir.path().join("bf16"));
     assert_eq!(
         s32.tensors, s16.tensors,
         "both precisions start the second step from the same weights"
     );
-    let diffs = update_differences(&s32, &w32[0], &w16[0]);
+    let diffs = update_differences(&s32, &w32[0].weights, &w16[0].weights);
     assert_eq!(
         diffs.len(),
         no_dropout().init(&Device::flex()).unwrap().to_state_dict().unwrap().tensors.len()
@@ -313,13 +343,85 @@ fn bf16_gradients_match_f32_parameter_by_parameter() {
 
 #[test]
 fn two_devices_match_one_parameter_by_parameter() {
+    // Batch 7 over two devices: parts of 3 and 4 samples, weighted 3/7 and 4/7 (a weighting by
+    // 1/devices would give 1/2 and 1/2 and fail).
     let dir = tempfile::tempdir().unwrap();
     let _g = lock();
     let two = [Device::flex(), Device::flex()];
-    let (start, w) = second_step_weights(Precision::F32, &[&[Device::flex()], &two], dir.path());
-    for (k, rel, norm) in update_differences(&start, &w[0], &w[1]) {
+    let c = readout(Precision::F32).with_batch_size(7);
+    let ((start, _), w) = second_step_weights(c, &[&[Device::flex()], &two], dir.path());
+    for (k, rel, norm) in update_differences(&start, &w[0].weights, &w[1].weights) {
         assert!(norm > 1e-3, "{k}: no gradient reached it ({norm})");
         assert!(rel < 1e-5, "{k}: the two-device update differs by {rel:e} (relative)");
+    }
+}
+
+#[test]
+fn the_learner_step_clips_the_global_gradient_norm() {
+    // The same second step with the clip at 1e12 (off) and at 0.05: every body parameter's
+    // update (linear in its gradient here, see `readout`) shrinks by 0.05 / ‖g‖, where ‖g‖ is
+    // the reported norm before clipping. (The head's update also carries its first step's
+    // moment, which clipping changed, so it is left out.)
+    let dir = tempfile::tempdir().unwrap();
+    let _g = lock();
+    let one = [Device::flex()];
+    let ((start, _), free) =
+        second_step_weights(readout(Precision::F32), &[&one], &dir.path().join("free"));
+    let clip = 0.05;
+    let ((start_c, _), clipped) = second_step_weights(
+        readout(Precision::F32).with_grad_clip(clip),
+        &[&one],
+        &dir.path().join("clipped"),
+    );
+    let norm = free[0].report.history[1].grad_norm;
+    assert_eq!(norm, clipped[0].report.history[1].grad_norm, "the same gradient, before clipping");
+    let scale = clip / (norm + 1e-6);
+    assert!(scale < 0.2, "the clip must bite: ‖g‖ = {norm}");
+    let mut compared = 0;
+    for (k, t0) in &start.tensors {
+        if k == "output.weight" {
+            continue;
+        }
+        let (mut err, mut size) = (0f64, 0f64);
+        for (((w0, wf), w0c), wc) in t0
+            .values
+            .iter()
+            .zip(&free[0].weights.tensors[k].values)
+            .zip(&start_c.tensors[k].values)
+            .zip(&clipped[0].weights.tensors[k].values)
+        {
+            let expected = scale * (wf - w0) as f64;
+            err += ((wc - w0c) as f64 - expected).powi(2);
+            size += expected.powi(2);
+        }
+        assert!(size > 0.0, "{k}: no update");
+        let rel = (err / size).sqrt();
+        assert!(rel < 1e-3, "{k}: the clipped update is off by {rel:e} (relative)");
+        compared += 1;
+    }
+    assert!(compared >= 10, "{compared} parameters compared");
+}
+
+#[test]
+fn the_ema_blends_after_every_update() {
+    // ema ← d·ema + (1 − d)·w after the update, every parameter, d = 0.5.
+    let dir = tempfile::tempdir().unwrap();
+    let _g = lock();
+    let c = readout(Precision::F32).with_ema_decay(Some(0.5));
+    let ((_, ema1), after) = second_step_weights(c, &[&[Device::flex()]], dir.path());
+    let ema1 = ema1.expect("the checkpoint holds the EMA");
+    let ema2 = after[0].ema.as_ref().expect("model_ema.safetensors");
+    let w2 = &after[0].weights;
+    for (k, e1) in &ema1.tensors {
+        let (mut err, mut moved) = (0f64, 0f64);
+        for ((a, w), e) in e1.values.iter().zip(&w2.tensors[k].values).zip(&ema2.tensors[k].values)
+        {
+            let expected = 0.5 * *a as f64 + 0.5 * *w as f64;
+            err = err.max((*e as f64 - expected).abs() / expected.abs().max(1e-3));
+            moved = moved.max((*e - *a).abs() as f64);
+        }
+        assert!(err < 1e-5, "{k}: EMA off by {err:e} (relative)");
+        assert!(moved > 0.0, "{k}: the EMA did not move");
     }
 }
 
@@ -396,9 +498,7 @@ fn map_checkpoint_params(path: &std::path::Path, f: impl Fn(&str, Tensor<2>) -> 
             Param::from_mapped_value(id, new, mapper)
         }
     }
-    let step = par_train::par::ParStep::new(model().init(&Device::flex()).unwrap())
-        .load_record(burn::store::ModuleRecord::load(path).unwrap())
-        .map(&mut Map(Vec::new(), f));
+    let step = load_step(path).map(&mut Map(Vec::new(), f));
     step.into_record().save(path).unwrap();
 }
 
@@ -455,4 +555,27 @@ fn resume_edge_cases_are_errors_or_no_ops() {
         ));
         assert!(!fresh.exists());
     }
+}
+
+#[test]
+fn library_enum_names_round_trip() {
+    // The libraries name their enums for the binaries' parsers (`par_app::choice`): every
+    // name parses back to its value, and every value has a listed name.
+    fn check<T: Copy + PartialEq + std::fmt::Debug + std::str::FromStr + std::fmt::Display>(
+        all: &[T],
+        names: &[&str],
+    ) where
+        T::Err: std::fmt::Debug,
+    {
+        assert_eq!(all.len(), names.len());
+        for (v, n) in all.iter().zip(names) {
+            assert_eq!(v.to_string(), *n);
+            assert_eq!(n.parse::<T>().unwrap(), *v, "{n}");
+        }
+        assert!("no-such-name".parse::<T>().is_err());
+    }
+    check(&Preset::ALL, &Preset::NAMES);
+    check(&par_tokenizer::TokenizerPreset::ALL, &par_tokenizer::TokenizerPreset::NAMES);
+    check(&Precision::ALL, &Precision::NAMES);
+    check(&par_tokenize::OutputFormat::ALL, &par_tokenize::OutputFormat::NAMES);
 }

@@ -44,6 +44,59 @@ pub fn promote(run: &Path, ready: &Path) -> Result<(), TrainError> {
     Ok(())
 }
 
+/// A setting as JSON (for [`SameRun`]).
+pub(crate) fn json<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).expect("serialisable")
+}
+
+/// What a resumed run's checkpoint must agree with.
+pub(crate) struct SameRun<'a> {
+    /// The data fingerprint(s) now and in the checkpoint, and what the data is (for the error).
+    pub data: (bool, &'a str),
+    /// The float dtype in the checkpoint and now.
+    pub dtype: (&'a str, &'a str),
+    /// The model's config in the checkpoint and now, under its name (`model`, `tokenizer`).
+    pub model: (&'a str, serde_json::Value, serde_json::Value),
+    /// The training config in the checkpoint (with the step budget taken from now) and now.
+    pub train: (serde_json::Value, serde_json::Value),
+    /// Steps done in the checkpoint, steps asked for now, and the field that asks.
+    pub steps: (usize, usize, &'static str),
+}
+
+/// The checks of a resume, in the order a user fixes them: the data, the dtype, the model's and
+/// the training's settings, the step budget. `Ok(Some(report))`: the run is finished at the
+/// asked step count and has its report (nothing to do).
+///
+/// # Errors
+///
+/// [`TrainError::Config`] for other data, [`TrainError::ResumeMismatch`] naming the first
+/// setting that differs, [`TrainError::StepsBehind`], or reading the report.
+pub(crate) fn check_resume<R: serde::de::DeserializeOwned>(
+    run: &Path,
+    dir: &Path,
+    same: SameRun<'_>,
+) -> Result<Option<R>, TrainError> {
+    if !same.data.0 {
+        return Err(TrainError::Config(format!(
+            "{}: the checkpoint was trained on other {}",
+            dir.display(),
+            same.data.1
+        )));
+    }
+    same_settings(dir, "dtype", &same.dtype.0, &same.dtype.1)?;
+    same_settings(dir, same.model.0, &same.model.1, &same.model.2)?;
+    same_settings(dir, "", &same.train.0, &same.train.1)?;
+    let (done, asked, field) = same.steps;
+    if asked < done {
+        return Err(TrainError::StepsBehind { path: run.into(), done, asked, field });
+    }
+    let report = run.join("report.json");
+    if asked == done && report.is_file() {
+        return Ok(Some(read_json(&report)?));
+    }
+    Ok(None)
+}
+
 /// Writes JSON atomically.
 ///
 /// # Errors

@@ -95,6 +95,15 @@ pub enum TrainError {
         /// The checkpoint's step.
         step: usize,
     },
+    /// The run failed while running (a checkpoint that could not be written, a worker that
+    /// panicked): not the caller's settings.
+    #[error("{path}: training stopped: {reason}")]
+    Failed {
+        /// The run directory or the file at fault.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
     /// Stopped on request (Ctrl-C) with its progress saved (a training checkpoint, or the
     /// finished chunks of `par tokenize`).
     #[error(
@@ -120,9 +129,7 @@ impl TrainError {
             }
             TrainError::ResumeMismatch { field, .. } => Some(field),
             // The binaries name the flag that resumes (`--resume`) where they have one.
-            TrainError::Exists { .. }
-            | TrainError::NothingToResume { .. }
-            | TrainError::Interrupted { .. } => Some("resume"),
+            TrainError::Exists { .. } | TrainError::NothingToResume { .. } => Some("resume"),
             _ => None,
         }
     }

@@ -3,7 +3,7 @@
 //! paper or LlamaGen do.
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::{GradientsParams, MultiGradientsParams};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 
 struct SquaredNorm<'a> {
@@ -52,60 +52,6 @@ pub fn clip_grad_norm<M: Module>(module: &M, grads: &mut GradientsParams, max_no
     let factor = max_norm / (norm + 1e-6);
     if factor < 1.0 {
         module.visit(&mut Scale { grads, factor });
-    }
-    norm
-}
-
-struct SquaredNormMulti<'a> {
-    grads: &'a MultiGradientsParams,
-    total: Option<Tensor<1>>,
-}
-
-impl ModuleVisitor for SquaredNormMulti<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        // The parameter's gradient is the sum of the devices' parts (as the optimizer sums
-        // them), so the norm is taken of that sum, on the first device holding a part.
-        let mut sum: Option<Tensor<D>> = None;
-        for (grads, _) in &self.grads.grads {
-            if let Some(g) = grads.get::<D>(param.id) {
-                let g = g.cast(burn::tensor::DType::F32);
-                sum = Some(match sum {
-                    Some(s) => {
-                        let d = s.device();
-                        s + g.to_device(&d)
-                    }
-                    None => g,
-                });
-            }
-        }
-        if let Some(s) = sum {
-            let s = s.square().sum();
-            self.total = Some(match self.total.take() {
-                Some(t) => {
-                    let d = t.device();
-                    t + s.to_device(&d)
-                }
-                None => s,
-            });
-        }
-    }
-}
-
-/// [`clip_grad_norm`] for gradients split over devices ([`MultiGradientsParams`], burn-train's
-/// sharded multi-device step): the norm of the summed gradient, every part scaled alike.
-pub fn clip_grad_norm_multi<M: Module>(
-    module: &M,
-    grads: &mut MultiGradientsParams,
-    max_norm: f64,
-) -> f64 {
-    let mut v = SquaredNormMulti { grads, total: None };
-    module.visit(&mut v);
-    let norm = v.total.map_or(0.0, |t| t.into_scalar::<f64>().sqrt());
-    let factor = max_norm / (norm + 1e-6);
-    if factor < 1.0 {
-        for (g, _) in grads.grads.iter_mut() {
-            module.visit(&mut Scale { grads: g, factor });
-        }
     }
     norm
 }

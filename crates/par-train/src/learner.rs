@@ -1,18 +1,22 @@
 //! What PAR training and tokenizer training share to run on burn-train's `Learner`
 //! (docs/training.md, "burn-train"):
 //!
-//! - [`Run`]: one run's folder, step budget, checkpoint period, [`Monitor`], the `Learner`'s
-//!   `Interrupter`, and the steps done / stop request / divergence of the run.
+//! - [`Run`]: one run's folder, step budget, period, checkpoint interval, [`Monitor`], the
+//!   `Learner`'s `Interrupter`, and the steps done / stop request / divergence of the run.
 //! - [`StepLoader`]: a burn-train `DataLoader` of training steps. One `Learner` epoch is one
-//!   *checkpoint period* of `period` steps (the last one may be shorter, and a stop ends the
-//!   current one early); the job's [`Batches`] make step `s`'s batch as a function of (seed, s), so
-//!   a resumed run draws exactly what an uninterrupted one would. `slice` (burn-train's
+//!   *period* of `period` steps — the greatest common divisor of the checkpoint and validation
+//!   intervals, so both fall on epoch ends — (the last one may be shorter, and a stop ends the
+//!   current one early); the job's [`Batches`] make step `s`'s batch as a function of (seed, s),
+//!   so a resumed run draws exactly what an uninterrupted one would. `slice` (burn-train's
 //!   multi-device split) takes a share of every batch, not a share of the batches.
 //! - [`PeriodEnd`]: the validation split that follows each period: the job's validation batches
-//!   when it asks for them, and then the snapshot of the run's journal for the period's checkpoint.
+//!   when it asks for them, and then, at a checkpoint step, the snapshot of the run's journal.
 //! - [`RunFiles`]: burn-train `Checkpointer`s that write the model, optimizer and scheduler
-//!   records and the journal into `checkpoint.epoch-K/` and move the folder to `checkpoint/` once
-//!   all four are there (a crash leaves the old checkpoint or the new one, never a mix).
+//!   records (the model's thread also the journal) into `checkpoint.epoch-K/` and move the folder
+//!   to `checkpoint/` once all three have written (a crash leaves the old checkpoint or the new
+//!   one, never a mix); then the job's export (e.g. `model.safetensors`).
+//! - [`AtCheckpointSteps`]: burn-train's checkpointing strategy: save at the epochs that end on a
+//!   checkpoint step (a multiple of the interval, the last step, or a stop).
 //! - [`StopAsked`]: an early-stopping strategy that ends training after the checkpoint of a
 //!   period cut short by [`Monitor::should_stop`]; [`Quiet`] and [`NoMetricLog`]: the `Learner`'s
 //!   renderer and metric logger, both silent (progress goes to the `Monitor`, history to the
@@ -26,7 +30,9 @@ use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
 use burn::data::dataset::DatasetError;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
-use burn_train::checkpoint::{Checkpoint, Checkpointer, CheckpointerError};
+use burn_train::checkpoint::{
+    Checkpoint, Checkpointer, CheckpointerError, CheckpointingAction, CheckpointingStrategy,
+};
 use burn_train::logger::MetricLogger;
 use burn_train::metric::store::{EpochSummary, EventStoreClient, MetricsUpdate, Split};
 use burn_train::metric::{Adaptor, ItemLazy, LossInput, MetricDefinition, NumericEntry};
@@ -59,16 +65,25 @@ pub(crate) struct Core {
 /// The job's `state.json` at a period end, from its own journal.
 pub(crate) type Snapshot = Box<dyn Fn() -> serde_json::Value + Send + Sync>;
 
+/// The job's export of a promoted checkpoint (its `model.bpk`) to the run folder.
+pub(crate) type Export = Box<dyn Fn(&Path) -> Result<(), TrainError> + Send + Sync>;
+
 /// One training run on the `Learner`, shared (behind an `Arc`) by the job's model step, the
 /// loaders and the checkpointers.
 pub(crate) struct Run {
     pub dir: PathBuf,
     pub total: usize,
+    /// Steps per `Learner` epoch.
     pub period: usize,
+    /// Steps between checkpoints (a multiple of `period`).
+    pub checkpoint_every: usize,
     pub interrupter: Interrupter,
     pub monitor: Arc<dyn Monitor>,
     core: Mutex<Core>,
     snapshot: OnceLock<Snapshot>,
+    export: OnceLock<Export>,
+    /// Serialises the promotions (and keeps them off the journal's lock).
+    promoting: Mutex<()>,
 }
 
 impl core::fmt::Debug for Run {
@@ -78,30 +93,42 @@ impl core::fmt::Debug for Run {
 }
 
 impl Run {
-    /// A run in `dir` of `total` steps, checkpointed every `period`, starting at `done` (its
-    /// last checkpoint, when resumed).
+    /// A run in `dir` of `total` steps, checkpointed every `checkpoint_every` and validated
+    /// every `val_every` (`None`: no validation), starting at `done` (its last checkpoint, when
+    /// resumed).
     pub fn new(
         dir: &Path,
         total: usize,
-        period: usize,
+        checkpoint_every: usize,
+        val_every: Option<usize>,
         done: usize,
         monitor: Arc<dyn Monitor>,
     ) -> Self {
+        let period = val_every.map_or(checkpoint_every, |v| gcd(checkpoint_every, v));
         let core = Core { done, last_checkpoint: (done > 0).then_some(done), ..Default::default() };
         Self {
             dir: dir.to_path_buf(),
             total,
             period,
+            checkpoint_every,
             interrupter: Interrupter::new(),
             monitor,
             core: Mutex::new(core),
             snapshot: OnceLock::new(),
+            export: OnceLock::new(),
+            promoting: Mutex::new(()),
         }
     }
 
     /// Sets how the job's journal becomes `state.json` (once, before the `Learner` starts).
     pub fn set_snapshot(&self, snapshot: Snapshot) {
         let _ = self.snapshot.set(snapshot);
+    }
+
+    /// Sets what the job writes from each promoted checkpoint (once, before the `Learner`
+    /// starts).
+    pub fn set_export(&self, export: Export) {
+        let _ = self.export.set(export);
     }
 
     pub fn core(&self) -> MutexGuard<'_, Core> {
@@ -140,21 +167,33 @@ impl Run {
         true
     }
 
-    /// Counts an applied update, reports it, and asks the monitor whether to stop.
-    pub fn step_done(&self, message: &str) -> usize {
+    /// Asks the monitor whether to stop after the coming step: `true` when the run will stop
+    /// there (its period ends early and is checkpointed).
+    pub fn asks_stop(&self) -> bool {
+        let done = self.done() + 1;
+        done < self.total && self.monitor.should_stop(done)
+    }
+
+    /// Whether the coming step (the `stop` answer of [`Run::asks_stop`] given) will be
+    /// checkpointed: its weights must be checked before the update is kept.
+    pub fn checkpoints_next(&self, stop: bool) -> bool {
+        let done = self.done() + 1;
+        stop || done.is_multiple_of(self.checkpoint_every) || done == self.total
+    }
+
+    /// Counts an applied update, reports it, and records a stop request.
+    pub fn step_done(&self, message: &str, stop: bool) -> usize {
         let done = {
             let mut c = self.core();
             c.done += 1;
+            c.stop_asked |= stop;
             c.done
         };
         self.monitor.update(done, message);
-        if done < self.total && self.monitor.should_stop(done) {
-            self.core().stop_asked = true;
-        }
         done
     }
 
-    /// A checkpoint period (a `Learner` epoch) ends after `done` steps.
+    /// A period (a `Learner` epoch) ends after `done` steps.
     pub fn ends_period(&self, done: usize) -> bool {
         done.is_multiple_of(self.period) || done == self.total
     }
@@ -174,30 +213,38 @@ impl Run {
         n
     }
 
-    /// Whether `done` ends a full period (or the run) in which a multiple of `every` was
-    /// reached: the validation points of a run, the same whether or not it was interrupted
-    /// (a period cut short by a stop is never one).
-    pub fn crosses(&self, done: usize, every: usize) -> bool {
-        if done == 0 || !self.ends_period(done) {
-            return false;
-        }
-        let start = (done - 1) / self.period * self.period;
-        done == self.total || done / every > start / every
+    /// Whether `done` is a validation point: a multiple of `every` (on the period grid, since
+    /// the period divides `every`) or the last step, the same whether or not the run was
+    /// interrupted (a stop off the grid is never one).
+    pub fn validates_at(&self, done: usize, every: usize) -> bool {
+        done > 0 && self.ends_period(done) && (done.is_multiple_of(every) || done == self.total)
     }
 
-    /// Snapshots the journal for the checkpoint of the period that just ended.
+    /// At the end of a `Learner` epoch: when it ends on a checkpoint step, snapshots the
+    /// journal for that checkpoint (and [`AtCheckpointSteps`] saves it).
     fn end_epoch(&self) {
-        let value = self.snapshot.get().map_or(serde_json::Value::Null, |f| f());
         let mut c = self.core();
         c.epoch += 1;
-        let (epoch, done) = (c.epoch, c.done);
-        c.pending.insert(epoch, (done, value));
+        let done = c.done;
+        let save = c.stop_asked || done.is_multiple_of(self.checkpoint_every) || done == self.total;
+        if save {
+            drop(c);
+            let value = self.snapshot.get().map_or(serde_json::Value::Null, |f| f());
+            let mut c = self.core();
+            let epoch = c.epoch;
+            c.pending.insert(epoch, (done, value));
+        }
     }
 
-    /// After `launch`: the divergence, if any; then an interruption by a stop request.
+    /// After `launch` (its checkpointer threads joined): the divergence, if any, naming the last
+    /// checkpoint kept; then an interruption by a stop request.
     pub fn outcome(&self) -> Result<(), TrainError> {
         let mut c = self.core();
-        if let Some(e) = c.failure.take() {
+        let kept = c.last_checkpoint;
+        if let Some(mut e) = c.failure.take() {
+            if let TrainError::NonFinite { last_checkpoint, .. } = &mut e {
+                *last_checkpoint = kept;
+            }
             return Err(e);
         }
         if c.stop_asked && c.done < self.total {
@@ -259,6 +306,10 @@ impl Adaptor<LossInput> for LossOutput {
     fn adapt(&self) -> LossInput {
         LossInput::new(self.loss.clone())
     }
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
 }
 
 /// How a job makes its batches.
@@ -471,36 +522,73 @@ pub(crate) const RECORDS: [&str; 3] = ["model", "optim", "scheduler"];
 
 impl RunFiles {
     fn write<R: Checkpoint>(&self, epoch: usize, record: R) -> Result<(), TrainError> {
-        let dir = self.run.dir.join(format!("checkpoint.epoch-{epoch}"));
+        let run = &self.run;
+        let dir = run.dir.join(format!("checkpoint.epoch-{epoch}"));
         std::fs::create_dir_all(&dir).map_err(|e| TrainError::io(&dir, e))?;
         let path = dir.join(format!("{}.bpk", self.name));
-        record
-            .save(path.clone())
-            .map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))?;
+        record.save(path.clone()).map_err(|e| TrainError::Failed {
+            path: path.clone(),
+            reason: format!("writing the checkpoint record: {e}"),
+        })?;
         if self.name == "model" {
-            let state = self.run.core().pending.get(&epoch).map(|(_, v)| v.clone());
-            let state = state.ok_or_else(|| {
-                TrainError::Config(format!("no journal for checkpoint period {epoch}"))
+            let state = run.core().pending.get(&epoch).map(|(_, v)| v.clone());
+            let state = state.ok_or_else(|| TrainError::Failed {
+                path: dir.clone(),
+                reason: format!("no journal for checkpoint period {epoch}"),
             })?;
             checkpoint::write_json(&dir.join("state.json"), &state)?;
         }
-        let mut c = self.run.core();
-        let written = c.written.entry(epoch).or_insert(0);
-        *written += 1;
-        if *written == RECORDS.len() {
+        let step = {
+            let mut c = run.core();
+            let written = c.written.entry(epoch).or_insert(0);
+            *written += 1;
+            if *written < RECORDS.len() {
+                return Ok(());
+            }
             c.written.remove(&epoch);
-            let step = c.pending.remove(&epoch).map(|(s, _)| s);
-            // Promoted under the lock: periods are promoted one at a time, in order.
-            checkpoint::promote(&self.run.dir, &dir)?;
-            c.last_checkpoint = step;
+            c.pending.remove(&epoch).map(|(s, _)| s)
+        };
+        // The last writer promotes. Periods complete in order (each checkpointer thread writes
+        // its records in order), and the promotions are serialised.
+        let _promoting = run.promoting.lock().unwrap_or_else(|e| e.into_inner());
+        checkpoint::promote(&run.dir, &dir)?;
+        run.core().last_checkpoint = step;
+        if let Some(export) = run.export.get() {
+            export(&checkpoint::checkpoint_dir(&run.dir).join("model.bpk"))?;
         }
         Ok(())
     }
 }
 
+/// Saves at the `Learner` epochs that end on a checkpoint step (the journal snapshot of
+/// [`PeriodEnd`] marks them); never deletes (each checkpoint replaces the previous one).
+pub(crate) struct AtCheckpointSteps(pub Arc<Run>);
+
+impl CheckpointingStrategy for AtCheckpointSteps {
+    fn checkpointing(
+        &mut self,
+        epoch: usize,
+        _store: &EventStoreClient,
+    ) -> Vec<CheckpointingAction> {
+        if self.0.core().pending.contains_key(&epoch) {
+            vec![CheckpointingAction::Save]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
 impl<R: Checkpoint> Checkpointer<R> for RunFiles {
     fn save(&self, epoch: usize, record: R) -> Result<(), CheckpointerError> {
-        self.write(epoch, record).map_err(|e| CheckpointerError::Unknown(e.to_string()))
+        self.write(epoch, record).map_err(|e| {
+            // Kept for `outcome`: burn-train's own error keeps only the text.
+            let text = e.to_string();
+            let mut c = self.run.core();
+            if c.failure.is_none() {
+                c.failure = Some(e);
+            }
+            CheckpointerError::Unknown(text)
+        })
     }
 
     /// Nothing: each checkpoint replaces the previous one when it is complete.
@@ -590,6 +678,43 @@ impl MetricLogger for NoMetricLog {
     fn log_epoch_summary(&mut self, _summary: EpochSummary) {}
 }
 
+/// A checkpoint's records, read before the `Learner` starts, so that a damaged file is an
+/// error naming it (burn-train's own restore panics).
+pub(crate) struct Records {
+    pub model: burn::store::ModuleRecord,
+    pub optim: burn::optim::OptimizerRecord,
+    pub scheduler: burn::optim::lr_scheduler::LrSchedulerRecord,
+}
+
+fn record_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
+    TrainError::Config(format!("{}: not a readable training record: {e}", path.display()))
+}
+
+impl Records {
+    /// Reads `model.bpk`, `optim.bpk` and `scheduler.bpk` of checkpoint folder `dir`.
+    pub fn read(dir: &Path) -> Result<Self, TrainError> {
+        let path = dir.join("model.bpk");
+        let model = burn::store::ModuleRecord::load(&path).map_err(|e| record_error(&path, e))?;
+        let path = dir.join("optim.bpk");
+        let optim =
+            burn::optim::OptimizerRecord::load(&path).map_err(|e| record_error(&path, e))?;
+        let path = dir.join("scheduler.bpk");
+        let scheduler = burn::optim::lr_scheduler::LrSchedulerRecord::load(&path)
+            .map_err(|e| record_error(&path, e))?;
+        Ok(Self { model, optim, scheduler })
+    }
+
+    /// The model record applied to `module` (a record whose tensors do not fit is an error
+    /// naming `dir`'s `model.bpk`).
+    pub fn load_model<M: Module>(
+        module: M,
+        record: burn::store::ModuleRecord,
+        dir: &Path,
+    ) -> Result<M, TrainError> {
+        module.try_load_record(record).map_err(|e| record_error(&dir.join("model.bpk"), e))
+    }
+}
+
 /// The pending folders a run left behind (a crash between a period's records).
 pub(crate) fn remove_pending(run: &Path) {
     if let Ok(entries) = std::fs::read_dir(run) {
@@ -601,15 +726,16 @@ pub(crate) fn remove_pending(run: &Path) {
     }
 }
 
-/// The `Learner` setup both jobs use: `strategy`, the run's checkpointers, the stop strategy,
-/// its interrupter, silent renderer and metric log, `epochs` checkpoint periods.
+/// The `Learner` setup both jobs use: `strategy`, the run's checkpointers and checkpointing
+/// strategy, the stop strategy, its interrupter, silent renderer and metric log, the periods
+/// left. Returns the trained model (`None` when no period was left), or the run's failure.
 pub(crate) fn launch<M, B, V>(
     run: &Arc<Run>,
     learner: burn_train::Learner<M>,
     batches: StepLoader<B>,
     validation: PeriodEnd<V>,
     strategy: burn_train::ExecutionStrategy,
-) -> burn_train::LearningResult<M>
+) -> Result<Option<M>, TrainError>
 where
     M: burn_train::LearnerModel
         + burn_train::TrainStep<Input = B::Item>
@@ -621,18 +747,27 @@ where
     <M as burn_train::InferenceStep>::Output:
         burn_train::metric::Adaptor<burn_train::metric::LossInput>,
 {
-    let files = |name| RunFiles { run: run.clone(), name };
     let epochs = run.periods_left(run.done());
-    burn_train::SupervisedTraining::new(&run.dir, Arc::new(batches), Arc::new(validation))
-        .with_training_strategy(strategy.into())
-        .with_custom_checkpointers(files("model"), files("optim"), files("scheduler"))
-        .with_checkpointing_strategy(burn_train::checkpoint::KeepLastNCheckpoints::new(1))
-        .early_stopping(StopAsked(run.clone()))
-        .with_interrupter(run.interrupter.clone())
-        .with_application_logger(None)
-        .with_metric_logger(NoMetricLog)
-        .renderer(Box::new(Quiet))
-        .metrics((burn_train::metric::LossMetric::new(),))
-        .num_epochs(epochs)
-        .launch(learner)
+    if epochs == 0 {
+        return Ok(None);
+    }
+    let files = |name| RunFiles { run: run.clone(), name };
+    let result =
+        burn_train::SupervisedTraining::new(&run.dir, Arc::new(batches), Arc::new(validation))
+            .with_training_strategy(strategy.into())
+            .with_custom_checkpointers(files("model"), files("optim"), files("scheduler"))
+            .with_checkpointing_strategy(AtCheckpointSteps(run.clone()))
+            .early_stopping(StopAsked(run.clone()))
+            .with_interrupter(run.interrupter.clone())
+            .with_application_logger(None)
+            .with_metric_logger(NoMetricLog)
+            .renderer(Box::new(Quiet))
+            .metrics((burn_train::metric::LossMetric::new(),))
+            .num_epochs(epochs)
+            .launch(learner);
+    run.outcome()?;
+    if let Some(e) = result.error {
+        return Err(TrainError::Failed { path: run.dir.clone(), reason: e.to_string() });
+    }
+    Ok(Some(result.model))
 }

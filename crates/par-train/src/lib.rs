@@ -1,7 +1,9 @@
-//! Training: the VQ tokenizer ([`vq`]) and PAR (the paper's Table 5 schedule), with the pieces
-//! both share — exact module snapshots for resume ([`module_state`]), global gradient-norm
-//! clipping ([`grad`]), data order as a function of (seed, step) ([`plan`]), whole-folder
-//! checkpoints ([`checkpoint`]).
+//! Training on burn-train's `Learner`: the VQ tokenizer ([`vq`]) and PAR (the paper's Table 5
+//! schedule), with the pieces both share — the `Learner` plumbing ([`learner`]: step loaders,
+//! checkpointers, stop strategy), global gradient-norm clipping ([`grad`]), data order as a
+//! function of (seed, step) ([`plan`]), whole-folder checkpoints and resume checks
+//! ([`checkpoint`]), the progress/stop callback of long jobs ([`Monitor`]), weight snapshots
+//! ([`module_state`]).
 #![warn(missing_docs)]
 
 pub mod checkpoint;

@@ -36,8 +36,8 @@ struct Args {
     /// Batch size.
     #[arg(long, default_value_t = 8)]
     batch: usize,
-    /// Data-parallel workers on the one device (threads with a gradient all-reduce, as
-    /// `--devices` does across devices): Burn's CPU backends run element-wise ops on the calling
+    /// Data-parallel workers on the one device (burn-train's multi-device strategy, as
+    /// `--devices` across devices): Burn's CPU backends run element-wise ops on the calling
     /// thread, so a second worker uses the second core.
     #[arg(long, default_value_t = 1)]
     workers: usize,

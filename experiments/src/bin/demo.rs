@@ -99,7 +99,8 @@ struct Args {
     /// under-fit, and dropout only slows them down.
     #[arg(long, default_value_t = 0.0)]
     dropout: f64,
-    /// Data-parallel workers on the one device (threads with a gradient all-reduce). Burn's CPU
+    /// Data-parallel workers on the one device (burn-train's multi-device strategy over copies of
+    /// the device: one thread each, gradients summed, one optimizer step). Burn's CPU
     /// backends run element-wise ops on the calling thread, so two workers keep both cores of a
     /// small machine busy (1.6× the tokens/s of one on 2 cores). With `--dropout` > 0 and several
     /// workers the dropout masks depend on thread timing (Burn's generator is shared), so runs

@@ -105,11 +105,12 @@ impl ParRun {
         self.run.check_finite(&[("loss", loss), ("gradient norm", norm)])
     }
 
-    /// Journals an applied update: history windows, the weight check at checkpoint steps,
-    /// progress, and the stop question.
+    /// Journals an applied update: the stop question, the weight check before a checkpoint
+    /// (at checkpoint steps and at a stop), history windows, progress.
     pub fn finish_step(&self, norm: f64, model: &ParTransformer) {
         let done = self.run.done() + 1;
-        if self.run.ends_period(done)
+        let stop = self.run.asks_stop();
+        if self.run.checkpoints_next(stop)
             && let Some((key, value)) = first_non_finite(model)
         {
             self.run.fail(format!("weight `{key}`"), value);
@@ -133,7 +134,7 @@ impl ParRun {
             }
             loss
         };
-        self.run.step_done(&format!("loss {loss:.4} lr {lr:.2e}"));
+        self.run.step_done(&format!("loss {loss:.4} lr {lr:.2e}"), stop);
     }
 
     /// The journal as `state.json` after `done` steps.
@@ -225,7 +226,7 @@ impl Batches for ParBatches {
 }
 
 /// PAR's validation pass (view 0, true classes, no dropout) at the run's validation points
-/// ([`Run::crosses`] of `val_every`).
+/// ([`Run::validates_at`] of `val_every`).
 pub(crate) struct ParValidation {
     pub par: Arc<ParRun>,
     pub codes: Arc<CodeDataset>,
@@ -237,7 +238,7 @@ impl Validation for ParValidation {
     type Item = ParItem;
 
     fn batches(&self, done: usize) -> usize {
-        if self.par.run.crosses(done, self.par.val_every) {
+        if self.par.run.validates_at(done, self.par.val_every) {
             self.codes.len().div_ceil(self.batch_size)
         } else {
             0

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
-use burn::optim::{GradientsParams, ModuleOptimizer, MultiGradientsParams};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::DType;
 use burn_train::{InferenceStep, TrainOutput, TrainStep};
@@ -16,7 +16,7 @@ use par_model::{ParTransformer, TransformerInput};
 use super::data::mix;
 use super::learner::ParRun;
 use super::trainer::Precision;
-use crate::grad::{clip_grad_norm, clip_grad_norm_multi};
+use crate::grad::clip_grad_norm;
 use crate::learner::LossOutput;
 
 /// One (part of a) training or validation batch.
@@ -33,6 +33,10 @@ pub struct ParItem {
 
 /// The transformer as a burn-train model, with an optional EMA copy of its weights (updated in
 /// [`TrainStep::optimize`], checkpointed with the model).
+///
+/// Several devices run burn-train's multi-device strategy with the optimizer on the first device
+/// (`MultiDeviceOptim::OptimMainDevice`), which sums the parts' gradients there and calls
+/// `optimize`; the sharded variant (`optimize_multi`, not overridden here) is not used.
 #[derive(Module, Debug)]
 pub struct ParStep {
     /// The model.
@@ -102,17 +106,6 @@ impl TrainStep for ParStep {
     ) -> Self {
         let norm = self.run.as_ref().map(|r| clip_grad_norm(&self.model, &mut grads, r.grad_clip));
         self.finish_update(norm, |s| optim.step(lr, s, grads))
-    }
-
-    fn optimize_multi(
-        self,
-        optim: &mut ModuleOptimizer,
-        lr: ModuleLearningRate,
-        mut grads: MultiGradientsParams,
-    ) -> Self {
-        let norm =
-            self.run.as_ref().map(|r| clip_grad_norm_multi(&self.model, &mut grads, r.grad_clip));
-        self.finish_update(norm, |s| optim.step_multi(lr, s, grads))
     }
 }
 

@@ -8,10 +8,8 @@ use std::sync::Arc;
 
 use burn::config::Config;
 use burn::module::{Module, ModuleVisitor, Param, ParamGroup, ParamId};
-use burn::optim::lr_scheduler::LrSchedulerRecord;
-use burn::optim::{AdamWConfig, ModuleOptimizer, OptimizerRecord};
+use burn::optim::{AdamWConfig, ModuleOptimizer};
 use burn::prelude::*;
-use burn::store::ModuleRecord;
 use burn::tensor::TensorData;
 use burn_train::{ExecutionStrategy, Learner, MultiDeviceOptim};
 use par_model::{ParTransformer, ParTransformerConfig, Preset, TransformerInput};
@@ -22,8 +20,8 @@ use super::data::CodeDataset;
 use super::learner::{Fixed, ParBatches, ParRun, ParValidation, State};
 use super::lr_schedule::{WarmupCosine, WarmupCosineScheduler};
 use super::step::{self, ParStep};
-use crate::checkpoint::{self, read_json, write_json};
-use crate::learner::{self, PeriodEnd, Run, StepLoader};
+use crate::checkpoint::{self, write_json};
+use crate::learner::{self, PeriodEnd, Records, Run, StepLoader};
 use crate::module_state::snapshot;
 use crate::monitor::Monitor;
 use crate::{TrainError, Trained};
@@ -114,10 +112,11 @@ pub struct ParTrainConfig {
     /// Compute precision.
     #[config(default = "Precision::F32")]
     pub precision: Precision,
-    /// Steps between checkpoints.
+    /// Steps between checkpoints (and the last step, and a stop).
     #[config(default = 1000)]
     pub checkpoint_every: usize,
-    /// Steps between validation losses.
+    /// Steps between validation losses (and the last step). A `Learner` epoch is
+    /// gcd(`checkpoint_every`, `val_every`) steps, so both fall on epoch ends.
     #[config(default = 1000)]
     pub val_every: usize,
     /// Steps between history entries.
@@ -415,8 +414,28 @@ fn check_data(
     Ok(())
 }
 
-fn record_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
-    TrainError::Config(format!("{}: not a readable training record: {e}", path.display()))
+/// Writes `model.safetensors` (and `model_ema.safetensors`) from a checkpoint's model record:
+/// our format, loadable by `par sample` while the run goes on.
+fn export(
+    run_dir: &Path,
+    model_cfg: &ParTransformerConfig,
+    ema: bool,
+    device: &Device,
+) -> learner::Export {
+    let (dir, cfg, device) = (run_dir.to_path_buf(), model_cfg.clone(), device.clone());
+    Box::new(move |record: &Path| {
+        let init = || cfg.init(&device).map_err(|e| TrainError::Config(e.to_string()));
+        let template =
+            ParStep { model: init()?, ema: if ema { Some(init()?) } else { None }, run: None };
+        let loaded = burn::store::ModuleRecord::load(record)
+            .map_err(|e| TrainError::Failed { path: record.into(), reason: e.to_string() })?;
+        let step = Records::load_model(template, loaded, record.parent().unwrap_or(&dir))?;
+        step.model.save(&dir.join("model.safetensors"))?;
+        if let Some(e) = &step.ema {
+            e.save(&dir.join("model_ema.safetensors"))?;
+        }
+        Ok(())
+    })
 }
 
 fn train_par_in(
@@ -441,27 +460,21 @@ fn train_par_in(
     let dtype = checkpoint::device_dtype(&devices[0]);
     let resumed = checkpoint::resume_state::<State>(run_dir, resume, |s| s.step)?;
     if let Some((dir, state)) = &resumed {
-        if state.data != fingerprint {
-            return Err(TrainError::Config(format!(
-                "{}: the checkpoint was trained on other data (training or validation codes differ)",
-                dir.display()
-            )));
-        }
-        checkpoint::same_settings(dir, "dtype", &state.dtype, &dtype)?;
-        checkpoint::same_settings(dir, "model", &state.model, model_cfg)?;
-        let same = ParTrainConfig { max_steps: cfg.max_steps, ..state.train.clone() };
-        checkpoint::same_settings(dir, "", &same, cfg)?;
-        if total < state.step {
-            return Err(TrainError::StepsBehind {
-                path: run_dir.into(),
-                done: state.step,
-                asked: total,
-                field: "max_steps",
-            });
-        }
-        let report = run_dir.join("report.json");
-        if total == state.step && report.is_file() {
-            return Ok(Trained::AlreadyFinished(read_json(&report)?));
+        let same = checkpoint::SameRun {
+            data: (state.data == fingerprint, "data (training or validation codes differ)"),
+            dtype: (&state.dtype, &dtype),
+            model: ("model", checkpoint::json(&state.model), checkpoint::json(model_cfg)),
+            train: (
+                checkpoint::json(&ParTrainConfig {
+                    max_steps: cfg.max_steps,
+                    ..state.train.clone()
+                }),
+                checkpoint::json(cfg),
+            ),
+            steps: (state.step, total, "max_steps"),
+        };
+        if let Some(report) = checkpoint::check_resume(run_dir, dir, same)? {
+            return Ok(Trained::AlreadyFinished(report));
         }
     }
     std::fs::create_dir_all(run_dir).map_err(|e| TrainError::io(run_dir, e))?;
@@ -473,7 +486,9 @@ fn train_par_in(
     let ema = cfg.ema_decay.map(|_| step::ema_copy(&model));
 
     let start = resumed.as_ref().map_or(0, |(_, s)| s.step);
-    let run = Arc::new(Run::new(run_dir, total, cfg.checkpoint_every, start, monitor.clone()));
+    let val_every = (!val.is_empty()).then_some(cfg.val_every);
+    let run =
+        Arc::new(Run::new(run_dir, total, cfg.checkpoint_every, val_every, start, monitor.clone()));
     let par_run = Arc::new(ParRun {
         run: run.clone(),
         seed: cfg.seed,
@@ -496,18 +511,14 @@ fn train_par_in(
     run.set_snapshot(Box::new(move || {
         serde_json::to_value(snap.state(snap.run.done())).expect("serialisable")
     }));
+    run.set_export(export(run_dir, model_cfg, cfg.ema_decay.is_some(), &devices[0]));
     let mut par = ParStep { model, ema, run: Some(par_run.clone()) };
     let scheduler = WarmupCosineScheduler { schedule: par_run.schedule, steps: 0 };
     let mut records = None;
     if let Some((dir, state)) = &resumed {
-        // Read here, before the Learner, so that a damaged file is an error naming it.
-        let path = dir.join("model.bpk");
-        par = par.load_record(ModuleRecord::load(&path).map_err(|e| record_error(&path, e))?);
-        let path = dir.join("optim.bpk");
-        let optim = OptimizerRecord::load(&path).map_err(|e| record_error(&path, e))?;
-        let path = dir.join("scheduler.bpk");
-        let lr = LrSchedulerRecord::load(&path).map_err(|e| record_error(&path, e))?;
-        records = Some((optim, lr));
+        let r = Records::read(dir)?;
+        par = Records::load_model(par, r.model, dir)?;
+        records = Some((r.optim, r.scheduler));
         par_run.restore_journal(state);
     }
     // The parameter groups are id sets: build them from the (restored) model's ids.
@@ -543,36 +554,23 @@ fn train_par_in(
     };
     monitor.start(start, total);
     let t0 = std::time::Instant::now();
-    let result = (run.periods_left(start) > 0).then(|| {
-        learner::launch(
-            &run,
-            learner,
-            StepLoader::new(run.clone(), Arc::new(batches), main.clone()),
-            PeriodEnd {
-                run: run.clone(),
-                validation: Arc::new(validation),
-                device: devices[0].clone(),
-            },
-            strategy,
-        )
-    });
+    let trained = learner::launch(
+        &run,
+        learner,
+        StepLoader::new(run.clone(), Arc::new(batches), main.clone()),
+        PeriodEnd {
+            run: run.clone(),
+            validation: Arc::new(validation),
+            device: devices[0].clone(),
+        },
+        strategy,
+    )?;
     let seconds = t0.elapsed().as_secs_f64();
-    run.outcome()?;
-    let final_model = match result {
-        Some(r) => {
-            if let Some(e) = r.error {
-                return Err(TrainError::Config(format!(
-                    "{}: training stopped: {e}",
-                    run_dir.display()
-                )));
-            }
-            r.model
-        }
-        None => par.valid(),
-    };
-    final_model.model.save(&run_dir.join("model.safetensors"))?;
-    if let Some(e) = &final_model.ema {
-        e.save(&run_dir.join("model_ema.safetensors"))?;
+    if trained.is_none() {
+        // Nothing was left to train (a run that stopped after its last checkpoint): the files
+        // come from that checkpoint.
+        let dir = checkpoint::checkpoint_dir(run_dir);
+        export(run_dir, model_cfg, cfg.ema_decay.is_some(), &devices[0])(&dir.join("model.bpk"))?;
     }
     let stepped = total.saturating_sub(start);
     let j = par_run.journal();

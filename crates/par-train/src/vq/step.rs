@@ -117,7 +117,7 @@ impl VqRun {
     }
 
     /// Journals an applied update and reports it.
-    fn finish_step(&self, row: [f64; 8]) {
+    fn finish_step(&self, row: [f64; 8], stop: bool) {
         let done = self.run.done() + 1;
         {
             let mut j = self.journal();
@@ -138,7 +138,7 @@ impl VqRun {
                 });
             }
         }
-        self.run.step_done(&format!("loss {:.4} mse {:.4}", row[0], row[1]));
+        self.run.step_done(&format!("loss {:.4} mse {:.4}", row[0], row[1]), stop);
     }
 }
 
@@ -219,8 +219,8 @@ impl TrainStep for VqStep {
             return self;
         }
         let next = optim.step(lr, self, grads);
-        let done = run.run.done() + 1;
-        if run.run.ends_period(done) {
+        let stop = run.run.asks_stop();
+        if run.run.checkpoints_next(stop) {
             let bad = first_non_finite(&next.tokenizer)
                 .or_else(|| next.disc.as_ref().and_then(first_non_finite));
             if let Some((key, value)) = bad {
@@ -228,7 +228,7 @@ impl TrainStep for VqStep {
                 return next;
             }
         }
-        run.finish_step(row);
+        run.finish_step(row, stop);
         next
     }
 }

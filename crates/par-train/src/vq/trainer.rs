@@ -8,10 +8,8 @@ use burn::config::Config;
 use std::sync::Arc;
 
 use burn::module::Module;
-use burn::optim::lr_scheduler::LrSchedulerRecord;
-use burn::optim::{AdamConfig, ModuleOptimizer, OptimizerRecord};
+use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::prelude::*;
-use burn::store::ModuleRecord;
 use burn::tensor::TensorData;
 use burn_train::{ExecutionStrategy, Learner};
 use par_data::{ImageSet, PixelImage};
@@ -20,8 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use super::PatchDiscriminator;
 use super::step::{VqBatches, VqItem, VqRun, VqState, VqStep};
-use crate::checkpoint::{self, read_json, write_json};
-use crate::learner::{self, NoValidation, PeriodEnd, Run, StepLoader};
+use crate::checkpoint::{self, write_json};
+use crate::learner::{self, NoValidation, PeriodEnd, Records, Run, StepLoader};
 use crate::module_state::snapshot;
 use crate::monitor::Monitor;
 use crate::{TrainError, Trained};
@@ -291,7 +289,7 @@ fn adam(cfg: &VqTrainConfig) -> ModuleOptimizer {
 /// and flips are functions of (seed, step), so the continued run takes the same steps as an
 /// uninterrupted one; only `steps` may change, and not below the steps done; a run already at
 /// `steps` with its report is left as it is ([`Trained::AlreadyFinished`]). `monitor` hears of every
-/// step and is asked before each whether to stop (Ctrl-C): the run writes a checkpoint and returns
+/// step and is asked after each whether to stop (Ctrl-C): the run writes a checkpoint and returns
 /// [`TrainError::Interrupted`].
 ///
 /// Training stops at the first non-finite loss, gradient norm or weight
@@ -321,8 +319,34 @@ pub fn train_tokenizer(
     result
 }
 
-fn record_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
-    TrainError::Config(format!("{}: not a readable training record: {e}", path.display()))
+/// Writes `tokenizer.safetensors` (our format) from a checkpoint's model record.
+fn export(
+    run: &Path,
+    tokenizer: &VqTokenizerConfig,
+    cfg: &VqTrainConfig,
+    device: &Device,
+) -> learner::Export {
+    let (dir, tok, cfg, device) =
+        (run.to_path_buf(), tokenizer.clone(), cfg.clone(), device.clone());
+    Box::new(move |record: &Path| {
+        let template = VqStep {
+            tokenizer: tok.init(&device).map_err(|e| TrainError::Config(e.to_string()))?,
+            disc: cfg.disc_start.map(|_| {
+                PatchDiscriminator::new(
+                    tok.image_channels,
+                    cfg.disc_channels,
+                    cfg.disc_layers,
+                    &device,
+                )
+            }),
+            run: None,
+        };
+        let loaded = burn::store::ModuleRecord::load(record)
+            .map_err(|e| TrainError::Failed { path: record.into(), reason: e.to_string() })?;
+        let step = Records::load_model(template, loaded, record.parent().unwrap_or(&dir))?;
+        step.tokenizer.save(&dir.join("tokenizer.safetensors"))?;
+        Ok(())
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -373,27 +397,18 @@ fn train_tokenizer_in(
     let dtype = checkpoint::device_dtype(device);
     let resumed = checkpoint::resume_state::<VqState>(run, resume, |s| s.step)?;
     if let Some((dir, state)) = &resumed {
-        if state.data != fingerprint {
-            return Err(TrainError::Config(format!(
-                "{}: the checkpoint was trained on other images",
-                dir.display()
-            )));
-        }
-        checkpoint::same_settings(dir, "dtype", &state.dtype, &dtype)?;
-        checkpoint::same_settings(dir, "tokenizer", &state.tokenizer, tokenizer)?;
-        let same = VqTrainConfig { steps: cfg.steps, ..state.train.clone() };
-        checkpoint::same_settings(dir, "", &same, cfg)?;
-        if cfg.steps < state.step {
-            return Err(TrainError::StepsBehind {
-                path: run.into(),
-                done: state.step,
-                asked: cfg.steps,
-                field: "steps",
-            });
-        }
-        let report = run.join("report.json");
-        if cfg.steps == state.step && report.is_file() {
-            return Ok(Trained::AlreadyFinished(read_json(&report)?));
+        let same = checkpoint::SameRun {
+            data: (state.data == fingerprint, "images"),
+            dtype: (&state.dtype, &dtype),
+            model: ("tokenizer", checkpoint::json(&state.tokenizer), checkpoint::json(tokenizer)),
+            train: (
+                checkpoint::json(&VqTrainConfig { steps: cfg.steps, ..state.train.clone() }),
+                checkpoint::json(cfg),
+            ),
+            steps: (state.step, cfg.steps, "steps"),
+        };
+        if let Some(report) = checkpoint::check_resume(run, dir, same)? {
+            return Ok(Trained::AlreadyFinished(report));
         }
     }
     std::fs::create_dir_all(run).map_err(|e| TrainError::io(run, e))?;
@@ -411,7 +426,8 @@ fn train_tokenizer_in(
         snapshot(d)?;
     }
     let start = resumed.as_ref().map_or(0, |(_, s)| s.step);
-    let core = Arc::new(Run::new(run, cfg.steps, cfg.checkpoint_every, start, monitor.clone()));
+    let core =
+        Arc::new(Run::new(run, cfg.steps, cfg.checkpoint_every, None, start, monitor.clone()));
     let vq_run = Arc::new(VqRun {
         run: core.clone(),
         cfg: cfg.clone(),
@@ -424,17 +440,13 @@ fn train_tokenizer_in(
     core.set_snapshot(Box::new(move || {
         serde_json::to_value(snap.state(snap.run.done())).expect("serialisable")
     }));
+    core.set_export(export(run, tokenizer, cfg, device));
     let mut step = VqStep { tokenizer: model, disc, run: Some(vq_run.clone()) };
     let mut records = None;
     if let Some((dir, state)) = &resumed {
-        // Read here, before the Learner, so that a damaged file is an error naming it.
-        let path = dir.join("model.bpk");
-        step = step.load_record(ModuleRecord::load(&path).map_err(|e| record_error(&path, e))?);
-        let path = dir.join("optim.bpk");
-        let optim = OptimizerRecord::load(&path).map_err(|e| record_error(&path, e))?;
-        let path = dir.join("scheduler.bpk");
-        let lr = LrSchedulerRecord::load(&path).map_err(|e| record_error(&path, e))?;
-        records = Some((optim, lr));
+        let r = Records::read(dir)?;
+        step = Records::load_model(step, r.model, dir)?;
+        records = Some((r.optim, r.scheduler));
         vq_run.restore_journal(state);
     }
     let mut learner = Learner::new(step.clone(), adam(cfg), cfg.lr);
@@ -454,34 +466,28 @@ fn train_tokenizer_in(
     };
     monitor.start(start, cfg.steps);
     let t0 = std::time::Instant::now();
-    let result = (core.periods_left(start) > 0).then(|| {
-        learner::launch(
-            &core,
-            learner,
-            StepLoader::new(core.clone(), Arc::new(batches), ad.clone()),
-            PeriodEnd {
-                run: core.clone(),
-                validation: Arc::new(NoValidation::<VqItem>::default()),
-                device: device.clone(),
-            },
-            ExecutionStrategy::SingleDevice(ad.clone()),
-        )
-    });
+    let trained = learner::launch(
+        &core,
+        learner,
+        StepLoader::new(core.clone(), Arc::new(batches), ad.clone()),
+        PeriodEnd {
+            run: core.clone(),
+            validation: Arc::new(NoValidation::<VqItem>::default()),
+            device: device.clone(),
+        },
+        ExecutionStrategy::SingleDevice(ad.clone()),
+    )?;
     let seconds = t0.elapsed().as_secs_f64();
-    core.outcome()?;
-    let model = match result {
-        Some(r) => {
-            if let Some(e) = r.error {
-                return Err(TrainError::Config(format!(
-                    "{}: training stopped: {e}",
-                    run.display()
-                )));
-            }
-            r.model.tokenizer
+    // `tokenizer.safetensors` was exported from the last checkpoint (the last step always is
+    // one); a run with nothing left to train exports it again from that checkpoint.
+    let model = match trained {
+        Some(step) => step.tokenizer,
+        None => {
+            let dir = checkpoint::checkpoint_dir(run);
+            export(run, tokenizer, cfg, device)(&dir.join("model.bpk"))?;
+            step.valid().tokenizer
         }
-        None => step.valid().tokenizer,
     };
-    model.save(&run.join("tokenizer.safetensors"))?;
     let history = vq_run.journal().history.clone();
     let stepped = cfg.steps.saturating_sub(start);
     let (held, recons) = evaluate(&model, held_out, 64, device);
