@@ -136,8 +136,13 @@ fn config_round_trips_through_json() {
 #[test]
 fn resumed_run_reproduces_losses_and_weights() {
     let dir = tempfile::tempdir().unwrap();
-    // Logging windows of 4 steps, stopped mid-window at step 6.
-    let c = cfg().with_max_steps(Some(10)).with_ema_decay(Some(0.9)).with_log_every(4);
+    // Logging windows of 4 steps, checkpoints every 10 and validation every 5 (so Learner epochs
+    // of 5 steps), stopped mid-window and mid-epoch at step 6.
+    let c = cfg()
+        .with_max_steps(Some(10))
+        .with_ema_decay(Some(0.9))
+        .with_log_every(4)
+        .with_checkpoint_every(10);
     let d = data(40, 10);
     let _g = lock();
     let a = dir.path().join("a");
@@ -159,7 +164,7 @@ fn resumed_run_reproduces_losses_and_weights() {
     assert_eq!(resumed.history, full.history, "logged losses");
     assert_eq!(resumed.validation, full.validation);
     // Validation at every multiple of val_every (5) and the last step, whatever the checkpoint
-    // interval (4): one Learner epoch is gcd(4, 5) = 1 step.
+    // interval.
     assert_eq!(full.validation.iter().map(|v| v.step).collect::<Vec<_>>(), [5, 10]);
     for f in ["model.safetensors", "model_ema.safetensors"] {
         let wa = par_store::StateDict::read(&a.join(f)).unwrap();

@@ -580,7 +580,19 @@ impl CheckpointingStrategy for AtCheckpointSteps {
 
 impl<R: Checkpoint> Checkpointer<R> for RunFiles {
     fn save(&self, epoch: usize, record: R) -> Result<(), CheckpointerError> {
-        self.write(epoch, record).map_err(|e| {
+        // A panic here (an export that runs out of memory) would kill burn-train's checkpointer
+        // thread and then abort the process from the training thread: make it an error.
+        let written =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.write(epoch, record)))
+                .unwrap_or_else(|panic| {
+                    let reason = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "the checkpointer panicked".into());
+                    Err(TrainError::Failed { path: self.run.dir.clone(), reason })
+                });
+        written.map_err(|e| {
             // Kept for `outcome`: burn-train's own error keeps only the text.
             let text = e.to_string();
             let mut c = self.run.core();

@@ -351,7 +351,11 @@ pub fn train_par(
     let result = train_par_in(run, model_cfg, cfg, data, devices, resume, monitor);
     if result.is_err() {
         checkpoint::discard_unstarted(run);
-        learner::remove_pending(run);
+        // Only this process's own half-written checkpoint: never another run's (e.g. a second
+        // start refused because the folder is training).
+        if matches!(result, Err(TrainError::Failed { .. })) {
+            learner::remove_pending(run);
+        }
     }
     result
 }
@@ -569,7 +573,9 @@ fn train_par_in(
     if trained.is_none() {
         // Nothing was left to train (a run that stopped after its last checkpoint): the files
         // come from that checkpoint.
-        let dir = checkpoint::checkpoint_dir(run_dir);
+        let dir = resumed
+            .as_ref()
+            .map_or_else(|| checkpoint::checkpoint_dir(run_dir), |(d, _)| d.clone());
         export(run_dir, model_cfg, cfg.ema_decay.is_some(), &devices[0])(&dir.join("model.bpk"))?;
     }
     let stepped = total.saturating_sub(start);

@@ -314,7 +314,11 @@ pub fn train_tokenizer(
     let result = train_tokenizer_in(run, tokenizer, cfg, train, held_out, device, resume, monitor);
     if result.is_err() {
         checkpoint::discard_unstarted(run);
-        learner::remove_pending(run);
+        // Only this process's own half-written checkpoint: never another run's (e.g. a second
+        // start refused because the folder is training).
+        if matches!(result, Err(TrainError::Failed { .. })) {
+            learner::remove_pending(run);
+        }
     }
     result
 }
@@ -483,7 +487,9 @@ fn train_tokenizer_in(
     let model = match trained {
         Some(step) => step.tokenizer,
         None => {
-            let dir = checkpoint::checkpoint_dir(run);
+            let dir = resumed
+                .as_ref()
+                .map_or_else(|| checkpoint::checkpoint_dir(run), |(d, _)| d.clone());
             export(run, tokenizer, cfg, device)(&dir.join("model.bpk"))?;
             step.valid().tokenizer
         }
