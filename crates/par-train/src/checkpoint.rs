@@ -227,7 +227,6 @@ pub fn finite_weights(
 pub fn discard_unstarted(run: &Path) {
     if latest(run).is_none() {
         let _ = std::fs::remove_file(run.join("config.json"));
-        let _ = std::fs::remove_dir_all(run.join("checkpoint.tmp")); // runs from before 0.2
     }
 }
 

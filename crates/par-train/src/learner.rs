@@ -175,10 +175,26 @@ impl Run {
     }
 
     /// Whether the coming step (the `stop` answer of [`Run::asks_stop`] given) will be
-    /// checkpointed: its weights must be checked before the update is kept.
-    pub fn checkpoints_next(&self, stop: bool) -> bool {
+    /// checkpointed.
+    fn checkpoints_next(&self, stop: bool) -> bool {
         let done = self.done() + 1;
         stop || done.is_multiple_of(self.checkpoint_every) || done == self.total
+    }
+
+    /// Before the coming step's update is journalled: when that step will be checkpointed, the
+    /// first non-finite weight `find` reports fails the run (nothing from the step is saved).
+    /// `false` when it failed.
+    pub fn weights_ok(&self, stop: bool, find: impl FnOnce() -> Option<(String, f64)>) -> bool {
+        if !self.checkpoints_next(stop) {
+            return true;
+        }
+        match find() {
+            Some((key, value)) => {
+                self.fail(format!("weight `{key}`"), value);
+                false
+            }
+            None => true,
+        }
     }
 
     /// Counts an applied update, reports it, and records a stop request.

@@ -110,10 +110,7 @@ impl ParRun {
     pub fn finish_step(&self, norm: f64, model: &ParTransformer) {
         let done = self.run.done() + 1;
         let stop = self.run.asks_stop();
-        if self.run.checkpoints_next(stop)
-            && let Some((key, value)) = first_non_finite(model)
-        {
-            self.run.fail(format!("weight `{key}`"), value);
+        if !self.run.weights_ok(stop, || first_non_finite(model)) {
             return;
         }
         let lr = self.schedule.lr(done - 1);

@@ -129,7 +129,8 @@ pub struct ParTrainConfig {
 
 impl ParTrainConfig {
     /// The paper's Table 5 settings for `preset` (docs/spec.md §5.3): peak lr 1e-4 and batch
-    /// 256 for L / XL (and the smaller presets), 2e-4 and 512 for XXL / 3B (and 1B, XXXL);
+    /// 256 for gpt-l and gpt-xl (also used for gpt-tiny, gpt-small, gpt-b), 2e-4 and 512 for
+    /// gpt-xxl and gpt-3b (also used for gpt-1b, gpt-xxxl);
     /// everything else is the [`ParTrainConfig::new`] default (300 epochs, 15 warm-up, AdamW
     /// (0.9, 0.95), wd 0.05, clip 1.0, class dropout 0.1). This and
     /// [`super::WarmupCosine`] are the places to change the optimizer's schedule.

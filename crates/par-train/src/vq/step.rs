@@ -220,13 +220,12 @@ impl TrainStep for VqStep {
         }
         let next = optim.step(lr, self, grads);
         let stop = run.run.asks_stop();
-        if run.run.checkpoints_next(stop) {
-            let bad = first_non_finite(&next.tokenizer)
-                .or_else(|| next.disc.as_ref().and_then(first_non_finite));
-            if let Some((key, value)) = bad {
-                run.run.fail(format!("weight `{key}`"), value);
-                return next;
-            }
+        let bad = || {
+            first_non_finite(&next.tokenizer)
+                .or_else(|| next.disc.as_ref().and_then(first_non_finite))
+        };
+        if !run.run.weights_ok(stop, bad) {
+            return next;
         }
         run.finish_step(row, stop);
         next
