@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README, CI). On a fresh Debian/Ubuntu machine with Rust it installs
 # what the tests need (lavapipe, Mesa's software Vulkan driver, for the wgpu tests; numpy to re-read
-# the .npz the sampler writes), then:
+# the .npz the sampler writes; ffmpeg for the video clip tests), then:
 #   0. checks the formatting (rustfmt) and the lints (clippy, warnings are errors) of every crate
 #      and target, with wgpu compiled in;
 #   1. builds and runs the whole workspace's tests with the default backends (flex, ndarray) plus
@@ -19,6 +19,8 @@ need=()
 have_lavapipe || need+=(mesa-vulkan-drivers libvulkan1)
 # numpy re-reads the ADM .npz that `par sample --npz` writes (the test skips that check without it).
 python3 -c 'import numpy' 2>/dev/null || need+=(python3-numpy)
+# ffmpeg decodes the video clips (par-data's clip reader spawns it; its tests make and read videos).
+command -v ffmpeg >/dev/null || need+=(ffmpeg)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]} for the tests" >&2
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -1,5 +1,5 @@
 //! The shared driver of the `train_par_*` binaries: the paper's Table 5 presets on pre-tokenized
-//! codes.
+//! image codes, and its Table 6 (video, docs/spec.md §8) for `train_par_video` on clip codes.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -71,12 +71,28 @@ pub struct TrainParArgs {
     pub device: DeviceArgs,
 }
 
-fn tokenize_hint(path: &std::path::Path) -> String {
-    format!(
-        "no pre-tokenized codes at {}; make them with\n  par tokenize --images /data/imagenet/train --tokenizer vq_ds16_c2i.pt --tokenizer-preset vq-16 --image-size 384 --ten-crop --crop-range 1.1 --out {}",
-        path.display(),
-        path.display()
-    )
+/// Which of the paper's training tables a binary follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// Table 5: class-conditional ImageNet, image code grids.
+    Images,
+    /// Table 6: class-conditional UCF-101 clips, video code grids (`frames > 1`).
+    Video,
+}
+
+fn tokenize_hint(path: &std::path::Path, table: Table) -> String {
+    match table {
+        Table::Images => format!(
+            "no pre-tokenized codes at {}; make them with\n  par tokenize --images /data/imagenet/train --tokenizer vq_ds16_c2i.pt --tokenizer-preset vq-16 --image-size 384 --ten-crop --crop-range 1.1 --out {}",
+            path.display(),
+            path.display()
+        ),
+        Table::Video => format!(
+            "no pre-tokenized clip codes at {}; make them with\n  par tokenize-clips --videos /data/UCF-101 --tokenizer video_tokenizer.safetensors --out {}",
+            path.display(),
+            path.display()
+        ),
+    }
 }
 
 /// Runs a `train_par_*` binary for `preset`.
@@ -86,6 +102,18 @@ fn tokenize_hint(path: &std::path::Path) -> String {
 /// A missing or empty code folder (with the `par tokenize` command that makes it), bad configs,
 /// and the training errors.
 pub fn run(preset: Preset, args: &TrainParArgs) -> anyhow::Result<()> {
+    run_table(preset, args, Table::Images)
+}
+
+/// Runs a training binary for `preset` on `table`'s settings: Table 5 needs image codes
+/// (`frames = 1`), Table 6 clip codes (`frames > 1`); the other kind is refused before any
+/// training. A video run also writes `sampling.json`, Table 6's sampling settings (temperature
+/// 1.0, guidance 1.15, top-k 8000), next to its model.
+///
+/// # Errors
+///
+/// As [`run`], and codes of the wrong kind.
+pub fn run_table(preset: Preset, args: &TrainParArgs, table: Table) -> anyhow::Result<()> {
     let flags = par_app::long_flags::<TrainParArgs>();
     let named = |e: anyhow::Error| par_app::name_flag(e, &flags);
     // The flags first, before any data is read (the assembled config is checked again below).
@@ -114,22 +142,35 @@ pub fn run(preset: Preset, args: &TrainParArgs) -> anyhow::Result<()> {
     }
     let store = match CodeStore::open(&args.codes) {
         Ok(s) if s.info().num_images > 0 => s,
-        Ok(_) => par_app::invalid!("{}", tokenize_hint(&args.codes)),
+        Ok(_) => par_app::invalid!("{}", tokenize_hint(&args.codes, table)),
         // Missing or empty: say how to make the codes; damaged: the reader's error names the file.
         Err(e)
             if !args.codes.exists()
                 || e.to_string().contains("no code dump")
                 || e.to_string().contains("no samples") =>
         {
-            par_app::invalid!("{e}; {}", tokenize_hint(&args.codes))
+            par_app::invalid!("{e}; {}", tokenize_hint(&args.codes, table))
         }
         Err(e) => return Err(e).input(),
     };
     let info = store.info().clone();
+    match (table, info.frames > 1) {
+        (Table::Images, true) => par_app::invalid!(
+            "{}: clip codes ({} latent frames); train video models with train_par_video",
+            store.path().display(),
+            info.frames
+        ),
+        (Table::Video, false) => par_app::invalid!(
+            "{}: image codes (1 frame); train_par_video needs clip codes (par tokenize-clips)",
+            store.path().display()
+        ),
+        _ => {}
+    }
     eprintln!(
-        "loading {} samples × {} views of {}×{} codes from {}",
+        "loading {} samples × {} views of {}×{}×{} codes (frames × rows × columns) from {}",
         info.num_images,
         info.views,
+        info.frames,
         info.grid[0],
         info.grid[1],
         store.path().display()
@@ -153,20 +194,38 @@ pub fn run(preset: Preset, args: &TrainParArgs) -> anyhow::Result<()> {
         )
         .with_context(|| format!("{}: not a model config", p.display()))
         .input()?,
-        None => preset
-            .config(info.grid[0], args.parallel)
-            .with_attn_dropout(0.1)
-            .with_token_dropout(0.1)
-            .with_resid_dropout(0.1)
-            .with_ffn_dropout(0.1),
+        None => match table {
+            Table::Images => preset.config(info.grid[0], args.parallel),
+            Table::Video => preset.video_config(info.frames, info.grid[0], args.parallel),
+        }
+        .with_attn_dropout(0.1)
+        .with_token_dropout(0.1)
+        .with_resid_dropout(0.1)
+        .with_ffn_dropout(0.1),
     };
+    if (model.frames, model.grid_size) != (info.frames, info.grid[0])
+        || info.grid[0] != info.grid[1]
+    {
+        par_app::invalid!(
+            "{}: codes of {}×{}×{} (frames × rows × columns), but the model config is for {}×{g}×{g}",
+            store.path().display(),
+            info.frames,
+            info.grid[0],
+            info.grid[1],
+            model.frames,
+            g = model.grid_size
+        );
+    }
     if let Some(k) = info.codebook_size {
         model.vocab_size = k;
     }
     if !info.classes.is_empty() {
         model.num_classes = info.classes.len();
     }
-    let defaults = ParTrainConfig::table5(preset);
+    let defaults = match table {
+        Table::Images => ParTrainConfig::table5(preset),
+        Table::Video => ParTrainConfig::table6(),
+    };
     let mut cfg = match &args.config {
         Some(p) => par_store::from_json_with_defaults(
             &defaults,
@@ -225,6 +284,14 @@ pub fn run(preset: Preset, args: &TrainParArgs) -> anyhow::Result<()> {
                 e => named(e.into()),
             })?;
     monitor.bar().finish();
+    if table == Table::Video {
+        let path = args.out.join("sampling.json");
+        par_store::write_atomic(
+            &path,
+            &serde_json::to_vec_pretty(&par_sample::SampleConfig::video_table6())?,
+        )
+        .with_context(|| format!("writing {}", path.display()))?;
+    }
     out.keep();
     if matches!(trained, Trained::AlreadyFinished(_)) {
         eprintln!("the run in {} is already finished; nothing to do", args.out.display());

@@ -227,6 +227,7 @@ fn tiny_codes(dir: &std::path::Path) -> std::path::PathBuf {
         num_images: n,
         views: 2,
         grid: [4, 4],
+        frames: 1,
         codebook_size: 64,
         code_dtype: CompactHeader::dtype_for(64).into(),
         classes: (0..10).map(|c| c.to_string()).collect(),

@@ -311,3 +311,241 @@ fn tokenizer_training_resumed_equals_uninterrupted() {
     assert_eq!(loaded.config(), &tok);
     assert!(a.join("reconstructions.png").is_file() && a.join("report.json").is_file());
 }
+
+// ---- video (docs/video.md) ------------------------------------------------------------------
+
+fn tiny_video_tokenizer() -> par_tokenizer::video::VideoTokenizerConfig {
+    par_tokenizer::video::VideoTokenizerPreset::Magvit2FsqCpu
+        .config()
+        .with_base_channels(4)
+        .with_norm_groups(2)
+}
+
+/// Runs ffmpeg (CI installs it: scripts/test.sh); the test fails loudly without it.
+fn ffmpeg(args: &[&str]) {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y"])
+        .args(args)
+        .output()
+        .expect("ffmpeg must be installed for the video tests (apt-get install ffmpeg)");
+    assert!(out.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn clip_tokenize_skips_a_corrupt_video_counts_it_and_resumes() {
+    use par_data::{ClipSet, ClipSpec, VideoFolder};
+    use par_tokenize::{ClipSource, ClipTokenizeSettings, tokenize_clips};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("ucf");
+    for class in ["Biking", "Diving"] {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+    }
+    // Two readable videos (3 s at 25 fps: 24 frames at 8 fps) and one file of random bytes.
+    for (class, source) in [("Biking", "testsrc"), ("Diving", "testsrc2")] {
+        let video = root.join(class).join(format!("v_{class}_g01_c01.avi"));
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("{source}=size=48x40:rate=25"),
+            "-t",
+            "3",
+            video.to_str().unwrap(),
+        ]);
+    }
+    let corrupt = root.join("Diving").join("v_Diving_g00_c01.avi");
+    std::fs::write(
+        &corrupt,
+        (0..5000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let device = Device::flex();
+    let model = {
+        let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+        let m = tiny_video_tokenizer().init(&device).unwrap();
+        m.save(&dir.path().join("warm.safetensors")).unwrap();
+        m
+    };
+    let spec = ClipSpec::new(17, 8.0, 32).unwrap();
+    let set = || ClipSet::new(VideoFolder::scan(&root).unwrap(), spec, 7).unwrap();
+    let settings = ClipTokenizeSettings {
+        frames: 17,
+        fps: 8.0,
+        size: 32,
+        seed: 7,
+        chunk_size: 1,
+        source: root.display().to_string(),
+        source_clips: 3,
+        tokenizer: dir.path().join("tok.safetensors"),
+        tokenizer_fingerprint: 0,
+    };
+    let a = dir.path().join("a");
+    let report = tokenize_clips(
+        &ClipSource::Videos(set()),
+        &model,
+        &settings,
+        &a,
+        2,
+        false,
+        &device,
+        &Silent,
+    )
+    .unwrap();
+    assert_eq!((report.num_images, report.frames, report.grid, report.views), (2, 5, [4, 4], 1));
+    assert_eq!(report.skipped.len(), 1, "{:?}", report.skipped);
+    assert!(report.skipped[0].path.ends_with("v_Diving_g00_c01.avi"), "{:?}", report.skipped);
+    let store = CodeStore::open(&a).unwrap();
+    assert_eq!((store.info().frames, store.info().tokens()), (5, 80));
+    assert_eq!(store.load_all(|_| {}).unwrap().1, [0, 1]);
+    // The stored codes are the tokenizer's codes of the decoded clip.
+    let clip = set().decode(0, 0).unwrap().clip;
+    let x = Tensor::<5>::from_data(
+        burn::tensor::TensorData::new(clip.to_cthw_signed(), [1, 3, 17, 32, 32]),
+        &device,
+    );
+    let codes: Vec<u32> = model
+        .encode(x)
+        .unwrap()
+        .into_data()
+        .try_into_vec_as::<i64>()
+        .unwrap()
+        .into_iter()
+        .map(|c| c as u32)
+        .collect();
+    assert_eq!(store.sample(0).unwrap().0, codes);
+    // Strict: the corrupt video stops the job, naming it, and leaves nothing behind.
+    let strict = dir.path().join("strict");
+    let err = tokenize_clips(
+        &ClipSource::Videos(set()),
+        &model,
+        &settings,
+        &strict,
+        2,
+        true,
+        &device,
+        &Silent,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("v_Diving_g00_c01.avi"), "{err}");
+    // Chunks of one video, in sorted order: Biking g01, Diving g00 (corrupt), Diving g01. Stopped
+    // before the corrupt chunk, or after it (the skip is then read back from its finished
+    // chunk), and resumed: the same store as the uninterrupted job, the skip reported once.
+    for stop in [1, 2] {
+        let b = dir.path().join(format!("b{stop}"));
+        let job = |monitor: &dyn par_train::Monitor, batch| {
+            tokenize_clips(
+                &ClipSource::Videos(set()),
+                &model,
+                &settings,
+                &b,
+                batch,
+                false,
+                &device,
+                monitor,
+            )
+        };
+        let resumed = match job(&StopAt(stop), 2) {
+            Err(TrainError::Interrupted { step }) => {
+                assert_eq!(step, stop);
+                job(&Silent, 1).unwrap()
+            }
+            other => panic!("stop {stop}: {other:?}"),
+        };
+        assert_eq!(resumed.skipped, report.skipped, "stop {stop}");
+        assert_eq!(
+            std::fs::read(a.join("codes.parc")).unwrap(),
+            std::fs::read(b.join("codes.parc")).unwrap()
+        );
+    }
+    // Settings that do not describe the clip set are refused, naming the field.
+    let other = ClipTokenizeSettings { seed: 8, ..settings.clone() };
+    let err = tokenize_clips(
+        &ClipSource::Videos(set()),
+        &model,
+        &other,
+        &dir.path().join("c"),
+        2,
+        false,
+        &device,
+        &Silent,
+    )
+    .unwrap_err();
+    assert!(matches!(err, TrainError::Setting { field: "seed", .. }), "{err}");
+}
+
+#[test]
+fn video_tokenizer_training_lowers_the_loss_and_resumes_exactly() {
+    use par_train::video::{VideoTrainConfig, train_video_tokenizer};
+    // Moving squares: 17 frames of 32², class = the square's brightness.
+    let clips: Vec<par_data::VideoClip> = (0..6)
+        .map(|i| {
+            let mut data = vec![0u8; 17 * 32 * 32 * 3];
+            for t in 0..17 {
+                let (x0, y0) = ((i * 3 + t) % 24, (i * 5 + t / 2) % 24);
+                for y in y0..y0 + 8 {
+                    for x in x0..x0 + 8 {
+                        let p = ((t * 32 + y) * 32 + x) * 3;
+                        data[p..p + 3].fill(120 + 20 * (i % 3) as u8);
+                    }
+                }
+            }
+            par_data::VideoClip { class: i % 3, frames: 17, height: 32, width: 32, data }
+        })
+        .collect();
+    let cfg = VideoTrainConfig::new()
+        .with_steps(6)
+        .with_batch_size(2)
+        .with_lr(2e-3)
+        .with_checkpoint_every(2)
+        .with_log_every(1)
+        .with_seed(3);
+    let device = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let run = |path: &Path, stop: Option<usize>, resume: bool| {
+        let monitor: Arc<dyn par_train::Monitor> = match stop {
+            Some(s) => Arc::new(StopAt(s)),
+            None => Arc::new(Silent),
+        };
+        train_video_tokenizer(
+            path,
+            &tiny_video_tokenizer(),
+            &cfg,
+            &clips,
+            &clips[..2],
+            &device,
+            resume,
+            monitor,
+        )
+    };
+    let a = run(&dir.path().join("a"), None, false).unwrap().report();
+    assert_eq!(a.history.len(), 6);
+    let (first, last) = (a.history[0].loss, a.history[5].loss);
+    assert!(last < 0.7 * first, "loss {first} → {last}");
+    assert_eq!(a.held_out.per_frame_psnr_db.len(), 17);
+    // Stopped at step 3 (mid-period) and resumed: the same losses and tokenizer, bit for bit.
+    let b_dir = dir.path().join("b");
+    let err = run(&b_dir, Some(3), false).unwrap_err();
+    assert!(matches!(err, TrainError::Interrupted { .. }), "{err}");
+    let b = run(&b_dir, None, true).unwrap().report();
+    assert_eq!(a.history, b.history);
+    let weights = |p: &Path| std::fs::read(p.join("tokenizer.safetensors")).unwrap();
+    assert_eq!(weights(&dir.path().join("a")), weights(&b_dir));
+    // A finished run is left untouched; another setting is refused, naming it.
+    assert!(matches!(run(&b_dir, None, true).unwrap(), par_train::Trained::AlreadyFinished(_)));
+    let other = VideoTrainConfig { lr: 1e-3, ..cfg.clone() };
+    let err = train_video_tokenizer(
+        &b_dir,
+        &tiny_video_tokenizer(),
+        &other.with_steps(8),
+        &clips,
+        &clips[..2],
+        &device,
+        true,
+        Arc::new(Silent),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("lr"), "{err}");
+}

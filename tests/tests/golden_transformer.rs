@@ -215,3 +215,32 @@ fn cpu_engine_steps_equal_the_model_for_every_variant() {
         assert!(scale > 0.5 && diff <= 1e-4, "{variant:?}: max |Δ| = {diff} (scale {scale})");
     }
 }
+
+#[test]
+fn cpu_engine_steps_equal_the_model_on_video_models() {
+    // docs/spec.md §8: 3D RoPE and learned 3D positions reach the host engine unchanged.
+    use burn::nn::{Initializer, LinearConfig};
+    use par_model::PositionEmbedding;
+    for positions in PositionEmbedding::ALL {
+        let device = Device::flex();
+        device.seed(5);
+        let config = Preset::GptTiny
+            .video_config(3, 4, 4)
+            .with_attn_dropout(0.0)
+            .with_initializer_range(0.3)
+            .with_position_embedding(positions);
+        let mut model = config.init(&device).unwrap();
+        model.output = LinearConfig::new(config.d_model, config.vocab_size)
+            .with_bias(false)
+            .with_initializer(Initializer::Normal { mean: 0.0, std: 0.3 })
+            .init(&device);
+        let (batch, n) = (2, 48);
+        let par_tokens: Vec<i64> = (0..batch * n).map(|i| (i * 29 % 64) as i64).collect();
+        let classes = [4, 10];
+        let burn = stepped_logits(&model, &classes, &par_tokens, batch);
+        let engine = stepped_logits(&CpuDecoder::new(&model), &classes, &par_tokens, batch);
+        let diff = max_abs_diff(&burn, &engine);
+        let scale = burn.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        assert!(scale > 0.5 && diff <= 1e-4, "{positions:?}: max |Δ| = {diff} (scale {scale})");
+    }
+}

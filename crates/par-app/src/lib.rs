@@ -12,11 +12,13 @@
 //!   folders it created.
 //! - **Flags named in errors** ([`name_flag`]): a library error naming a config field (`lr`)
 //!   is shown with the flag that sets it (`--lr`).
+//! - **Video outputs** ([`video_out`]): clips as looping GIFs and frame strips (PNG).
 #![warn(missing_docs)]
 
 mod output;
 pub mod plot;
 pub mod progress;
+pub mod video_out;
 
 use std::error::Error as StdError;
 use std::process::ExitCode;
@@ -83,6 +85,16 @@ fn is_invalid_input(cause: &(dyn StdError + 'static)) -> bool {
         || cause.is::<par_device::DeviceError>()
         || cause.is::<par_model::ConfigError>()
         || cause.is::<par_tokenizer::TokenizerConfigError>()
+        || cause.is::<par_tokenizer::video::VideoTokenizerConfigError>()
+        || cause
+            .downcast_ref::<par_tokenizer::video::VideoTokenizerError>()
+            .is_some_and(|e| !matches!(e, par_tokenizer::video::VideoTokenizerError::Readback(_)))
+        || cause.downcast_ref::<par_tokenizer::video::VideoCheckpointError>().is_some_and(|e| {
+            !matches!(
+                e,
+                par_tokenizer::video::VideoCheckpointError::Checkpoint(CheckpointError::Io { .. })
+            )
+        })
         || cause.is::<par_sample::SampleConfigError>()
         || cause.is::<par_entropy::EntropyError>()
         || cause.downcast_ref::<par_sample::SampleError>().is_some_and(|e| e.is_invalid_input())
@@ -153,6 +165,9 @@ fn field_of(error: &anyhow::Error) -> Option<String> {
             return Some(e.field().into());
         }
         if let Some(e) = c.downcast_ref::<par_model::ConfigError>() {
+            return Some(e.field().into());
+        }
+        if let Some(e) = c.downcast_ref::<par_tokenizer::video::VideoTokenizerConfigError>() {
             return Some(e.field().into());
         }
         c.downcast_ref::<par_tokenizer::TokenizerConfigError>().map(|e| e.field().into())

@@ -41,6 +41,9 @@ enum Command {
     Tokenizer(TokenizerCommand),
     /// Pre-tokenize images (ImageFolder or IDX) with ten-crop into code stores; resumable.
     Tokenize(cmd::tokenize::TokenizeArgs),
+    /// Pre-tokenize video clips (UCF-101 layout, decoded by ffmpeg) with a video tokenizer;
+    /// resumable.
+    TokenizeClips(cmd::tokenize_clips::TokenizeClipsArgs),
     /// Convert a checkpoint (e.g. an official .pt) into our safetensors format with its config.
     Convert(cmd::convert::ConvertArgs),
     /// Conditional entropy of visual tokens (Algorithm 1): Fig. 11 and Fig. 12 maps, queries, and
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
         Command::Decode(args) => cmd::decode::run(&args),
         Command::Tokenizer(TokenizerCommand::Train(args)) => cmd::tokenizer_train::run(&args),
         Command::Tokenize(args) => cmd::tokenize::run(&args),
+        Command::TokenizeClips(args) => cmd::tokenize_clips::run(&args),
         Command::Entropy(args) => cmd::entropy::run(&args),
         Command::Eval(args) => cmd::eval::run(&args),
     };

@@ -316,6 +316,7 @@ fn structured_codes(dir: &Path, images: usize) -> PathBuf {
         num_images: images,
         views: 1,
         grid: [4, 4],
+        frames: 1,
         codebook_size: 16,
         code_dtype: CompactHeader::dtype_for(16).into(),
         classes: vec!["a".into()],

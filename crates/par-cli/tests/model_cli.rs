@@ -46,6 +46,36 @@ fn model_info_counts_parameters_like_the_reference() {
 }
 
 #[test]
+fn model_info_reports_video_models() {
+    // docs/spec.md §8 / Table 3: 5×16×16 = 1280 tokens; 1280 / 323 / 95 steps at 1× / 4× / 16×.
+    for (n, steps) in [("1", 1280), ("4", 323), ("16", 95)] {
+        let out = par(&[
+            "model-info",
+            "--preset",
+            "gpt-b",
+            "--parallel",
+            n,
+            "--grid",
+            "16",
+            "--frames",
+            "5",
+            "--format",
+            "json",
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["decode_steps"], steps, "n = {n}");
+        assert_eq!(v["tokens"], 1280);
+        assert_eq!(v["config"]["frames"], 5);
+        // GPT-B with the UCF-101 tables: 64,000 codes (in and out), 101 + 1 classes.
+        let d = 768u64;
+        let body = 110_890_752 - 2 * 16_384 * d - 1001 * d - 3 * d;
+        let transition = (n.parse::<u64>().unwrap() - 1) * d;
+        assert_eq!(v["parameters"], body + 2 * 64_000 * d + 102 * d + transition, "n = {n}");
+    }
+}
+
+#[test]
 fn score_reproduces_the_golden_logits() {
     let dir = scratch("score");
     let out_path = dir.join("logits.npy");
@@ -278,6 +308,18 @@ fn tokenizer_info_counts_vq16_like_llamagen() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["parameters"], 71_883_403u64);
     assert_eq!(v["downsample_factor"], 16);
+}
+
+#[test]
+fn tokenizer_info_reports_the_papers_video_tokenizer() {
+    // docs/spec.md §8: FSQ levels [8, 8, 8, 5, 5, 5] = 64,000 codes; 17×128² → 5×16×16.
+    let out = par(&["tokenizer-info", "--preset", "magvit2-fsq", "--format", "json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["config"]["codebook_size"], 64_000);
+    assert_eq!(v["config"]["quantizer"]["levels"], serde_json::json!([8, 8, 8, 5, 5, 5]));
+    assert_eq!(v["latent_shape"], serde_json::json!([5, 16, 16]));
+    assert!(v["parameters"].as_u64().unwrap() > 10_000_000, "{}", v["parameters"]);
 }
 
 #[test]

@@ -715,3 +715,70 @@ fn partial_model_config_json_fills_in_defaults() {
         .fold(0.0f32, |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) });
     assert!(diff <= 1e-4, "max |Δ| = {diff}");
 }
+
+#[test]
+fn video_models_are_refused_by_the_image_sampler_and_generate_video_grids() {
+    // The gpt-tiny n = 4 weights hold nothing grid-shaped: with frames = 3 they are a video model
+    // of 3×4×4 tokens (docs/spec.md §8).
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut state = StateDict::read(&fixture("n4.pt")).unwrap();
+    state.store_json(CONFIG_METADATA_KEY, &Preset::GptTiny.video_config(3, 4, 4));
+    let ckpt = d.join("video.safetensors");
+    state.write_safetensors(&ckpt).unwrap();
+    // A tokenizer that fits the model's codebook (64 codes), so that only the frames are wrong.
+    let tok = d.join("tok64.safetensors");
+    VqTokenizerConfig::new()
+        .with_image_channels(1)
+        .with_base_channels(8)
+        .with_channel_mult(vec![1, 2, 2])
+        .with_num_res_blocks(1)
+        .with_z_channels(8)
+        .with_codebook_size(64)
+        .with_codebook_dim(4)
+        .with_norm_groups(4)
+        .init(&Device::flex())
+        .unwrap()
+        .save(&tok)
+        .unwrap();
+    let out = d.join("samples");
+    let o = par(&[
+        "sample",
+        "--checkpoint",
+        s(&ckpt),
+        "--tokenizer",
+        s(&tok),
+        "--classes",
+        "1",
+        "--out",
+        s(&out),
+    ]);
+    refused(&o, 2, &["frames", "video model", "par sample"]);
+    assert!(!out.exists(), "a refused sample job leaves no folder");
+    // An image config given for the video weights is refused too (what they were trained for
+    // wins, as for --parallel).
+    let o = par(&[
+        "sample",
+        "--checkpoint",
+        s(&ckpt),
+        "--preset",
+        "gpt-tiny",
+        "--grid",
+        "4",
+        "--tokenizer",
+        s(&tok),
+        "--classes",
+        "1",
+        "--out",
+        s(&out),
+    ]);
+    refused(&o, 2, &["frames = 1", "frames = 3", "video.safetensors"]);
+    assert!(!out.exists(), "a refused sample job leaves no folder");
+    // The generic code-grid path takes it: 3·16 = 48 tokens per sample, 4 + 44/4 = 15 steps.
+    let codes = d.join("codes.npy");
+    let o = par(&["generate", "--checkpoint", s(&ckpt), "--classes", "1,2", "--out", s(&codes)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&codes).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    assert_eq!(npy.shape(), [2, 48]);
+}

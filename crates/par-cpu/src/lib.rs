@@ -13,14 +13,15 @@
 //! fixtures.
 //!
 //! Ordering, slot layout and RoPE positions come from the model's own `par_order` schedule and
-//! [`par_model::Rope2d`] table, never recomputed here.
+//! [`par_model::RopeTable`] (2D, or 3D for video), never recomputed here; learned positions
+//! (`PositionEmbedding::Learned`) are copied and added like the Burn model adds them.
 #![warn(missing_docs)]
 
 mod matmul;
 
 use burn::module::Param;
 use burn::prelude::*;
-use par_model::{ForwardError, ParTransformer, ParTransformerConfig, Rope2d};
+use par_model::{ForwardError, ParTransformer, ParTransformerConfig, RopeTable};
 use par_order::{ParSchedule, Slot, Step};
 use par_sample::{SampleError, StepModel};
 use rayon::prelude::*;
@@ -48,7 +49,10 @@ struct Block {
 pub struct CpuDecoder {
     config: ParTransformerConfig,
     schedule: ParSchedule,
-    rope: Rope2d,
+    rope: RopeTable,
+    /// Learned positions of PAR token `k`, `[N, d]` (`frame[t] + row[y] + col[x]`, summed once
+    /// here); empty with RoPE.
+    positions: Vec<f32>,
     /// `[num_classes + 1, d]`.
     cls: Vec<f32>,
     /// `[vocab_size, d]`.
@@ -140,7 +144,7 @@ fn rms_norm(x: &[f32], w: &[f32], eps: f64, out: &mut [f32]) {
     }
 }
 
-/// Rotates adjacent pairs `(x[2i], x[2i+1])` of one head by the slot's angles (Rope2d's rule).
+/// Rotates adjacent pairs `(x[2i], x[2i+1])` of one head by the slot's angles (RopeTable's rule).
 fn rotate(x: &mut [f32], cos: &[f32], sin: &[f32]) {
     for ((pair, c), s) in x.chunks_mut(2).zip(cos).zip(sin) {
         let (x0, x1) = (pair[0], pair[1]);
@@ -179,9 +183,23 @@ impl CpuDecoder {
                 ffn_norm: host(&l.ffn_norm.weight),
             })
             .collect();
+        let positions = model.pos_embeddings.as_ref().map_or_else(Vec::new, |pos| {
+            let (frame, row, col) =
+                (host(&pos.frame.weight), host(&pos.row.weight), host(&pos.col.weight));
+            let schedule = model.schedule();
+            let mut out = Vec::with_capacity(schedule.order().par_to_raster().len() * d);
+            for &raster in schedule.order().par_to_raster() {
+                let cell = schedule.grid().cell(raster);
+                out.extend((0..d).map(|i| {
+                    frame[cell.frame * d + i] + row[cell.row * d + i] + col[cell.col * d + i]
+                }));
+            }
+            out
+        });
         Self {
             schedule: model.schedule().clone(),
             rope: model.rope().clone(),
+            positions,
             cls: host(&model.cls_embedding.embedding_table.weight),
             tok: host(&model.tok_embeddings.weight),
             spe: model
@@ -289,7 +307,13 @@ impl CpuDecoder {
                     }
                     Slot::Transition(t) => &self.spe[t * d..][..d],
                 };
-                x[(r * len + j) * d..][..d].copy_from_slice(src);
+                let dst = &mut x[(r * len + j) * d..][..d];
+                dst.copy_from_slice(src);
+                if let (Slot::Token(k), false) = (*slot, self.positions.is_empty()) {
+                    for (o, p) in dst.iter_mut().zip(&self.positions[k * d..][..d]) {
+                        *o += p;
+                    }
+                }
             }
         }
         let angles: Vec<(&[f32], &[f32])> = (start..end).map(|s| self.rope.row(s)).collect();

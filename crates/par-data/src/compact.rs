@@ -30,8 +30,13 @@ pub struct CompactHeader {
     pub num_images: usize,
     /// Views per sample `V` (10 with ten-crop, 2 with centre + flip).
     pub views: usize,
-    /// Code grid `[h, w]`; tokens per view `T = h·w`.
+    /// Code grid `[h, w]` of one latent frame.
     pub grid: [usize; 2],
+    /// Latent frames per view (1 for images; 5 for 17-frame clips, docs/spec.md §8); tokens per
+    /// view `T = frames·h·w`, raster order over (frame, row, column). Absent in stores written
+    /// before video (read as 1).
+    #[serde(default = "one")]
+    pub frames: usize,
     /// Codebook entries; every id is below it.
     pub codebook_size: usize,
     /// `"u16"` when the codebook has at most 65,536 entries, else `"u32"`.
@@ -43,10 +48,15 @@ pub struct CompactHeader {
     pub meta: serde_json::Value,
 }
 
+fn one() -> usize {
+    1
+}
+
 impl CompactHeader {
-    /// Tokens per view.
+    /// Tokens per view, `frames·h·w` (saturating: a damaged header's absurd sizes then fail the
+    /// file-length check instead of overflowing).
     pub fn tokens(&self) -> usize {
-        self.grid[0] * self.grid[1]
+        self.frames.saturating_mul(self.grid[0]).saturating_mul(self.grid[1])
     }
 
     fn code_bytes(&self) -> usize {
@@ -294,8 +304,23 @@ impl CompactReader {
             || header.tokens() == 0
         {
             return Err(bad(format!(
-                "header: dtype {:?}, views {}, grid {:?}",
-                header.code_dtype, header.views, header.grid
+                "header: dtype {:?}, views {}, grid {:?}, frames {}",
+                header.code_dtype, header.views, header.grid, header.frames
+            )));
+        }
+        // Sizes whose byte count overflows cannot match any file.
+        if header
+            .num_images
+            .checked_mul(header.views)
+            .and_then(|n| n.checked_mul(header.tokens()))
+            .and_then(|n| n.checked_mul(header.code_bytes()))
+            .is_none_or(|n| n == usize::MAX || header.num_images > usize::MAX / 8)
+        {
+            return Err(bad(format!(
+                "header: {} samples × {} views × {} tokens do not fit in memory",
+                header.num_images,
+                header.views,
+                header.tokens()
             )));
         }
         let labels_offset = 16 + pad8(hlen as usize) as u64;
@@ -381,6 +406,7 @@ mod tests {
             num_images: n,
             views: 2,
             grid: [2, 3],
+            frames: 1,
             codebook_size: k,
             code_dtype: CompactHeader::dtype_for(k).into(),
             classes: vec!["a".into(), "b".into()],

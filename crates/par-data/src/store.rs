@@ -18,8 +18,10 @@ pub struct CodeStoreInfo {
     pub num_images: usize,
     /// Views per sample.
     pub views: usize,
-    /// Code grid `[h, w]` (square for LlamaGen dumps: `√tokens`).
+    /// Code grid `[h, w]` of one latent frame (square for LlamaGen dumps: `√tokens`).
     pub grid: [usize; 2],
+    /// Latent frames per view (1 for images and LlamaGen dumps).
+    pub frames: usize,
     /// Codebook entries, when recorded (compact stores and our LlamaGen dumps; reference dumps
     /// do not record it).
     pub codebook_size: Option<usize>,
@@ -28,9 +30,9 @@ pub struct CodeStoreInfo {
 }
 
 impl CodeStoreInfo {
-    /// Tokens per view.
+    /// Tokens per view, `frames·h·w`.
     pub fn tokens(&self) -> usize {
-        self.grid[0] * self.grid[1]
+        self.frames * self.grid[0] * self.grid[1]
     }
 }
 
@@ -79,6 +81,7 @@ impl CodeStore {
                 num_images: h.num_images,
                 views: h.views,
                 grid: h.grid,
+                frames: h.frames,
                 codebook_size: Some(h.codebook_size),
                 classes: h.classes.clone(),
             };
@@ -111,6 +114,7 @@ impl CodeStore {
             num_images,
             views,
             grid: [side, side],
+            frames: 1,
             codebook_size: meta.codebook_size,
             classes: meta.classes,
         };

@@ -10,7 +10,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
 use crate::cache::KvCache;
-use crate::rope::Rope2d;
+use crate::rope::RopeTable;
 
 /// Root-mean-square layer norm, computed in f32 and cast back: `x·rsqrt(mean(x²) + eps)·weight`.
 /// The field is named `weight` as the upstream key (Burn's `RmsNorm` calls it `gamma`).
@@ -90,8 +90,8 @@ impl Attention {
         let q = self.split_heads(qkv.clone().narrow(2, 0, d_model));
         let k = self.split_heads(qkv.clone().narrow(2, d_model, d_model));
         let v = self.split_heads(qkv.narrow(2, 2 * d_model, d_model));
-        let q = Rope2d::apply(q, cos.clone(), sin.clone());
-        let k = Rope2d::apply(k, cos, sin);
+        let q = RopeTable::apply(q, cos.clone(), sin.clone());
+        let k = RopeTable::apply(k, cos, sin);
         let (k, v, mask) = match kv {
             KeyValues::Masked(mask) => {
                 let mask = mask.unsqueeze::<4>().expand([

@@ -54,6 +54,9 @@ enum Field {
     ClassEmbedding,
     TokenEmbedding,
     TransitionTokens,
+    PositionFrame,
+    PositionRow,
+    PositionCol,
     Wqkv(usize),
     Wo(usize),
     W1(usize),
@@ -102,6 +105,21 @@ fn key_table(config: &ParTransformerConfig) -> Vec<Key> {
             Field::TransitionTokens,
         ));
     }
+    if config.position_embedding == crate::PositionEmbedding::Learned {
+        // Ours only: no upstream model has learned positions (docs/spec.md §8).
+        for (axis, rows, field) in [
+            ("frame", config.frames, Field::PositionFrame),
+            ("row", config.grid_size, Field::PositionRow),
+            ("col", config.grid_size, Field::PositionCol),
+        ] {
+            keys.push(key(
+                format!("pos_embeddings.{axis}.weight"),
+                vec![rows, d],
+                Layout::Matrix,
+                field,
+            ));
+        }
+    }
     for i in 0..config.n_layers {
         let p = format!("layers.{i}");
         keys.extend([
@@ -149,6 +167,9 @@ fn slot(model: &mut ParTransformer, field: Field) -> Option<Slot<'_>> {
         Field::TransitionTokens => {
             Slot::Two(&mut model.spe_tok_embeddings.as_mut()?.special_embeddings.weight)
         }
+        Field::PositionFrame => Slot::Two(&mut model.pos_embeddings.as_mut()?.frame.weight),
+        Field::PositionRow => Slot::Two(&mut model.pos_embeddings.as_mut()?.row.weight),
+        Field::PositionCol => Slot::Two(&mut model.pos_embeddings.as_mut()?.col.weight),
         Field::Wqkv(i) => Slot::Two(&mut model.layers.get_mut(i)?.attention.wqkv.weight),
         Field::Wo(i) => Slot::Two(&mut model.layers.get_mut(i)?.attention.wo.weight),
         Field::W1(i) => Slot::Two(&mut model.layers.get_mut(i)?.feed_forward.w1.weight),

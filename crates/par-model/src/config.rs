@@ -38,11 +38,32 @@ pub enum ConfigError {
         /// The value.
         value: String,
     },
+    /// A video model (`frames > 1`) with 3D RoPE on heads too narrow to give every axis a pair.
+    #[error(
+        "model config field `n_heads`: 3D RoPE needs head_dim = d_model / n_heads ≥ 8 (one rotated pair per axis at least), got {head_dim}"
+    )]
+    HeadDimVideo {
+        /// `d_model / n_heads`.
+        head_dim: usize,
+    },
+    /// More latent frames than [`MAX_FRAMES`].
+    #[error("model config field `frames` is {0}: at most {MAX_FRAMES} latent frames are supported")]
+    TooManyFrames(usize),
     /// A grid larger than [`MAX_GRID_SIZE`].
     #[error(
         "model config field `grid_size` is {0}: at most {MAX_GRID_SIZE} tokens per side are supported ({MAX_GRID_SIZE}² = 65,536 tokens, 4096 px with a 16× tokenizer)"
     )]
     GridTooLarge(usize),
+    /// A video model (`frames > 1`) given to a path that handles images only.
+    #[error(
+        "model config field `frames` is {frames}: this is a video model, and {what} handles images only (frames = 1)"
+    )]
+    VideoModel {
+        /// Latent frames of the model.
+        frames: usize,
+        /// The image-only path.
+        what: &'static str,
+    },
     /// The grid and parallel degree do not make a valid region grid.
     #[error("model config grid: {0}")]
     Grid(#[from] OrderError),
@@ -55,7 +76,9 @@ impl ConfigError {
             ConfigError::Zero { field }
             | ConfigError::Probability { field, .. }
             | ConfigError::Number { field, .. } => field,
-            ConfigError::HeadDim { .. } => "n_heads",
+            ConfigError::HeadDim { .. } | ConfigError::HeadDimVideo { .. } => "n_heads",
+            ConfigError::TooManyFrames(_) | ConfigError::VideoModel { .. } => "frames",
+            ConfigError::Grid(OrderError::ZeroFrames) => "frames",
             ConfigError::GridTooLarge(_) | ConfigError::Grid(_) => "grid_size",
         }
     }
@@ -70,12 +93,75 @@ pub const MAX_TABLE_ROWS: usize = 1 << 20;
 /// resolution (32 at 512 px); larger values are typos, not experiments.
 pub const MAX_GRID_SIZE: usize = 256;
 
+/// The most latent frames a model is built for: 64 latent frames are 253 video frames with a
+/// 4× temporal tokenizer, 15× the paper's 17 (spec §8); larger values are typos.
+pub const MAX_FRAMES: usize = 64;
+
+/// How image tokens learn where they are (docs/spec.md §2.3 for images, §8 for video).
+///
+/// The paper says only "3D positional embeddings" for video (spec §8, §11): both readings are
+/// here. [`PositionEmbedding::Rope`] is the default because it is what the image model uses (so a
+/// video model is the image model with one more rotated axis), it needs no table sized to the
+/// grid (zero-shot resolution and length keep working), and the KV-cached decode needs nothing
+/// new.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum PositionEmbedding {
+    /// Rotary embeddings (the default): LlamaGen's 2D RoPE (row, column) for images, and for video
+    /// (`frames > 1`) 3D RoPE over (frame, row, column), see [`crate::rope::RopeAxes`].
+    #[default]
+    Rope,
+    /// Learned absolute embeddings, factorised as `frame[t] + row[y] + col[x]` (`[T, d]`, `[L, d]`,
+    /// `[L, d]` tables, N(0, 0.02) like the other embeddings) and added to the code embeddings of
+    /// image tokens; no rotation (the class and transition slots keep the reference's zeroed
+    /// q/k). The tables are sized to the grid, so the model cannot change resolution or length
+    /// after training.
+    Learned,
+}
+
+impl PositionEmbedding {
+    /// Every value, in declaration order.
+    pub const ALL: [PositionEmbedding; 2] = [PositionEmbedding::Rope, PositionEmbedding::Learned];
+    /// Their names (what `FromStr` accepts; the serde names).
+    pub const NAMES: [&'static str; 2] = ["rope", "learned"];
+
+    /// The value's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            PositionEmbedding::Rope => "rope",
+            PositionEmbedding::Learned => "learned",
+        }
+    }
+}
+
+impl std::fmt::Display for PositionEmbedding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for PositionEmbedding {
+    type Err = String;
+
+    /// Parses a name of [`PositionEmbedding::NAMES`].
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL.into_iter().find(|v| v.name() == s).ok_or_else(|| {
+            format!("unknown PositionEmbedding `{s}` (one of {})", Self::NAMES.join(", "))
+        })
+    }
+}
+
 /// Hyper-parameters of the PAR / LlamaGen class-conditional decoder (docs/spec.md §4.1–4.3).
 ///
 /// Defaults are LlamaGen's `ModelArgs` (GPT-B width) with the 256 px grid (16×16) and PAR-4×;
-/// `parallel = 1` is LlamaGen's raster model (no transition tokens). Nothing stored in a checkpoint
-/// depends on `grid_size`: a model can be built at a larger grid for zero-shot higher resolution
-/// (spec §2.3).
+/// `parallel = 1` is LlamaGen's raster model (no transition tokens). With RoPE positions nothing
+/// stored in a checkpoint depends on `grid_size` or `frames`: a model can be built at a larger
+/// grid for zero-shot higher resolution (spec §2.3).
+///
+/// `frames > 1` makes a video model (spec §8): a `frames × grid_size × grid_size` code grid with
+/// spatial regions, 3D RoPE (or learned 3D embeddings, [`PositionEmbedding`]).
 #[derive(Config, Debug, PartialEq)]
 pub struct ParTransformerConfig {
     /// Codebook size of the VQ tokenizer (output classes), `V`.
@@ -103,6 +189,13 @@ pub struct ParTransformerConfig {
     /// Tokens per side of the code grid, `L`.
     #[config(default = 16)]
     pub grid_size: usize,
+    /// Latent frames of the code grid, `T`: 1 for images, 5 for the paper's 17-frame video
+    /// (docs/spec.md §8). Regions are spatial only and span all frames.
+    #[config(default = 1)]
+    pub frames: usize,
+    /// How image tokens get their positions: RoPE (2D for images, 3D for video) or learned.
+    #[config(default = "PositionEmbedding::Rope")]
+    pub position_embedding: PositionEmbedding,
     /// Parallel degree `n = M²` (1 = LlamaGen raster order).
     #[config(default = 4)]
     pub parallel: usize,
@@ -252,6 +345,31 @@ impl Preset {
     }
 }
 
+/// Codebook size of the paper's video tokenizer: FSQ levels [8, 8, 8, 5, 5, 5] (docs/spec.md §8).
+pub const UCF101_CODEBOOK_SIZE: usize = 64_000;
+/// Classes of UCF-101.
+pub const UCF101_CLASSES: usize = 101;
+
+impl Preset {
+    /// The preset's video configuration (docs/spec.md §8): `frames` latent frames of
+    /// `grid_size²` tokens with spatial parallelism `parallel`, 3D RoPE, and the paper's UCF-101
+    /// setting for the large presets (64,000 FSQ codes, 101 classes, Table 6 dropouts: token,
+    /// residual, feed-forward and attention dropout 0.1). The small presets keep their own
+    /// codebook and class counts.
+    pub fn video_config(
+        self,
+        frames: usize,
+        grid_size: usize,
+        parallel: usize,
+    ) -> ParTransformerConfig {
+        let config = self.config(grid_size, parallel).with_frames(frames).with_attn_dropout(0.1);
+        match self {
+            Preset::GptTiny | Preset::GptSmall => config,
+            _ => config.with_vocab_size(UCF101_CODEBOOK_SIZE).with_num_classes(UCF101_CLASSES),
+        }
+    }
+}
+
 impl ParTransformerConfig {
     /// Checks every invariant [`ParTransformerConfig::init`] relies on.
     ///
@@ -317,17 +435,44 @@ impl ParTransformerConfig {
         if self.grid_size > MAX_GRID_SIZE {
             return Err(ConfigError::GridTooLarge(self.grid_size));
         }
+        if self.frames > MAX_FRAMES {
+            return Err(ConfigError::TooManyFrames(self.frames));
+        }
+        if self.frames > 1
+            && self.position_embedding == PositionEmbedding::Rope
+            && self.head_dim() < 8
+        {
+            return Err(ConfigError::HeadDimVideo { head_dim: self.head_dim() });
+        }
         self.region_grid()?;
         Ok(())
     }
 
-    /// The code grid and its regions.
+    /// The code grid and its regions (`frames × grid_size²` tokens, spatial regions).
     ///
     /// # Errors
     ///
-    /// [`OrderError`] if `grid_size`/`parallel` are not a valid PAR grid.
+    /// [`OrderError`] if `frames`/`grid_size`/`parallel` are not a valid PAR grid.
     pub fn region_grid(&self) -> Result<RegionGrid, OrderError> {
-        RegionGrid::image(self.grid_size, self.parallel)
+        RegionGrid::video(self.frames, self.grid_size, self.parallel)
+    }
+
+    /// Whether this is a video model (`frames > 1`).
+    pub fn is_video(&self) -> bool {
+        self.frames > 1
+    }
+
+    /// Refuses a video config where only images are handled (a code grid of `frames × L²`
+    /// tokens must never be read as an `L × L` image with the frames silently dropped).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::VideoModel`] naming `what` if `frames > 1`.
+    pub fn expect_image(&self, what: &'static str) -> Result<(), ConfigError> {
+        if self.is_video() {
+            return Err(ConfigError::VideoModel { frames: self.frames, what });
+        }
+        Ok(())
     }
 
     /// The sequence layout, decode steps, mask and RoPE positions of this config's grid and
@@ -355,15 +500,21 @@ impl ParTransformerConfig {
     }
 
     /// Trainable parameters, counted from the config (no allocation):
-    /// `L·(4·d² + 3·d·h + 2·d) + 2·V·d + (C+1)·d + (n−1)·d + d`.
+    /// `L·(4·d² + 3·d·h + 2·d) + 2·V·d + (C+1)·d + (n−1)·d + d`, plus `(T + 2·L_grid)·d` for
+    /// learned positions.
     pub fn num_parameters(&self) -> u64 {
         let (d, h) = (self.d_model as u64, self.ffn_hidden() as u64);
         let per_layer = 4 * d * d + 3 * d * h + 2 * d;
+        let positions = match self.position_embedding {
+            PositionEmbedding::Rope => 0,
+            PositionEmbedding::Learned => (self.frames + 2 * self.grid_size) as u64 * d,
+        };
         self.n_layers as u64 * per_layer
             + 2 * self.vocab_size as u64 * d
             + (self.num_classes as u64 + 1) * d
             + (self.parallel.saturating_sub(1)) as u64 * d
             + d
+            + positions
     }
 
     /// Bytes of the weights at `bytes_per_param` (4 for f32, 2 for bf16).
@@ -404,6 +555,15 @@ mod tests {
                 let c = p.config(grid, parallel);
                 let built = c.init(&device).unwrap().num_params() as u64;
                 assert_eq!(c.num_parameters(), built, "{p:?} grid {grid} n = {parallel}");
+                for positions in PositionEmbedding::ALL {
+                    let v = p.video_config(3, grid, parallel).with_position_embedding(positions);
+                    let built = v.init(&device).unwrap().num_params() as u64;
+                    assert_eq!(
+                        v.num_parameters(),
+                        built,
+                        "{p:?} video {positions:?} n = {parallel}"
+                    );
+                }
             }
         }
     }

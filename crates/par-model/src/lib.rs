@@ -1,5 +1,5 @@
 //! The PAR / LlamaGen class-conditional decoder on Burn: RMSNorm, fused-`wqkv` attention with
-//! LlamaGen's 2D RoPE, SwiGLU, a class token with a null class for classifier-free guidance, and
+//! LlamaGen's 2D RoPE (3D RoPE or learned 3D positions for video, docs/spec.md §8), SwiGLU, a class token with a null class for classifier-free guidance, and
 //! PAR's `n − 1` transition tokens under the group attention mask (docs/spec.md §2–§4;
 //! Wang et al., arXiv 2412.15119). `n = 1` is LlamaGen's model.
 //!
@@ -20,8 +20,12 @@ pub use checkpoint::{
     CONFIG_METADATA_KEY, CheckpointError, CheckpointKind, StateDict, WRAPPER_KEYS, WeightTensor,
     expected_keys, stored_config,
 };
-pub use config::{ConfigError, MAX_GRID_SIZE, ParTransformerConfig, Preset};
-pub use rope::Rope2d;
+pub use config::{
+    ConfigError, MAX_FRAMES, MAX_GRID_SIZE, ParTransformerConfig, PositionEmbedding, Preset,
+    UCF101_CLASSES, UCF101_CODEBOOK_SIZE,
+};
+pub use rope::{RopeAxes, RopeTable};
 pub use transformer::{
-    ClassEmbedding, ForwardError, ParTransformer, StepInput, TransformerInput, TransitionEmbedding,
+    ClassEmbedding, ForwardError, LearnedPositions, ParTransformer, StepInput, TransformerInput,
+    TransitionEmbedding,
 };

@@ -6,14 +6,14 @@ use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig,
 };
 use burn::prelude::*;
-use burn::tensor::DType;
+use burn::tensor::{DType, TensorData};
 use par_order::tensor::{masked_tensor, step_mask};
 use par_order::{ParSchedule, Slot, Step};
 
 use crate::block::{BlockShape, KeyValues, RmsNorm, TransformerBlock};
 use crate::cache::ModelCache;
-use crate::config::{ConfigError, ParTransformerConfig};
-use crate::rope::Rope2d;
+use crate::config::{ConfigError, ParTransformerConfig, PositionEmbedding};
+use crate::rope::{RopeAxes, RopeTable};
 
 /// Errors of the forward paths on inputs that do not fit the model.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -63,6 +63,20 @@ pub struct TransitionEmbedding {
     pub special_embeddings: Embedding,
 }
 
+/// Learned factorised 3D positions (`PositionEmbedding::Learned`): a token at cell
+/// `(t, y, x)` gets `frame[t] + row[y] + col[x]` added to its code embedding. Not in any upstream
+/// checkpoint (the paper's video code is unreleased); our files store them as
+/// `pos_embeddings.{frame,row,col}.weight`.
+#[derive(Module, Debug)]
+pub struct LearnedPositions {
+    /// `[T, d_model]`.
+    pub frame: Embedding,
+    /// `[L, d_model]`.
+    pub row: Embedding,
+    /// `[L, d_model]`.
+    pub col: Embedding,
+}
+
 /// The PAR decoder (docs/spec.md §2, §4). Field names are the upstream state-dict keys.
 #[derive(Module, Debug)]
 pub struct ParTransformer {
@@ -72,6 +86,8 @@ pub struct ParTransformer {
     pub tok_embeddings: Embedding,
     /// Transition tokens; `None` for `n = 1` (LlamaGen).
     pub spe_tok_embeddings: Option<TransitionEmbedding>,
+    /// Learned positions; `None` with RoPE (the default, and every upstream checkpoint).
+    pub pos_embeddings: Option<LearnedPositions>,
     /// Decoder blocks.
     pub layers: Vec<TransformerBlock>,
     /// Final norm.
@@ -85,7 +101,10 @@ pub struct ParTransformer {
     #[module(skip)]
     schedule: ParSchedule,
     #[module(skip)]
-    rope: Rope2d,
+    rope: RopeTable,
+    /// `(frame, row, col)` of PAR token `k` (the cells the learned positions look up).
+    #[module(skip)]
+    token_cells: Vec<[usize; 3]>,
 }
 
 /// Inputs of the teacher-forced forward.
@@ -162,11 +181,39 @@ impl ParTransformerConfig {
                 .with_bias(false)
                 .with_initializer(Initializer::Zeros)
                 .init(device),
+            pos_embeddings: (self.position_embedding == PositionEmbedding::Learned).then(|| {
+                LearnedPositions {
+                    frame: embedding(self.frames, self.d_model),
+                    row: embedding(self.grid_size, self.d_model),
+                    col: embedding(self.grid_size, self.d_model),
+                }
+            }),
             token_dropout: DropoutConfig::new(self.token_dropout).init(),
-            rope: Rope2d::new(&schedule, self.head_dim(), self.rope_base),
+            rope: RopeTable::new(&schedule, self.head_dim(), self.rope_base, self.rope_axes()),
+            token_cells: schedule
+                .order()
+                .par_to_raster()
+                .iter()
+                .map(|&r| {
+                    let c = schedule.grid().cell(r);
+                    [c.frame, c.row, c.col]
+                })
+                .collect(),
             schedule,
             config: self.clone(),
         })
+    }
+}
+
+impl ParTransformerConfig {
+    /// The RoPE channel split of this config: 2D for images, 3D for video, none with learned
+    /// positions.
+    pub fn rope_axes(&self) -> RopeAxes {
+        match (self.position_embedding, self.is_video()) {
+            (PositionEmbedding::Learned, _) => RopeAxes::Identity,
+            (PositionEmbedding::Rope, false) => RopeAxes::Rows2d,
+            (PositionEmbedding::Rope, true) => RopeAxes::Video3d,
+        }
     }
 }
 
@@ -181,8 +228,9 @@ impl ParTransformer {
         &self.schedule
     }
 
-    /// The 2D RoPE table.
-    pub fn rope(&self) -> &Rope2d {
+    /// The RoPE table (2D for images, 3D for video, identity on image tokens with learned
+    /// positions).
+    pub fn rope(&self) -> &RopeTable {
         &self.rope
     }
 
@@ -209,7 +257,11 @@ impl ParTransformer {
                 }
                 Slot::Token(k) => {
                     let ids = tokens.clone().narrow(1, k - first_token, run);
-                    self.tok_embeddings.forward(ids)
+                    let x = self.tok_embeddings.forward(ids);
+                    match &self.pos_embeddings {
+                        None => x,
+                        Some(pos) => x + self.learned_positions(pos, k..k + run, &tokens.device()),
+                    }
                 }
                 Slot::Transition(m) => {
                     let table = self
@@ -223,6 +275,21 @@ impl ParTransformer {
             i += run;
         }
         Tensor::cat(parts, 1)
+    }
+
+    /// `frame[t] + row[y] + col[x]` of PAR tokens `ks`, `[1, ks.len(), d_model]`.
+    fn learned_positions(
+        &self,
+        pos: &LearnedPositions,
+        ks: std::ops::Range<usize>,
+        device: &Device,
+    ) -> Tensor<3> {
+        let run = ks.len();
+        let ids = |axis: usize| {
+            let v: Vec<i64> = self.token_cells[ks.clone()].iter().map(|c| c[axis] as i64).collect();
+            Tensor::<2, Int>::from_data(TensorData::new(v, [1, run]), device)
+        };
+        pos.frame.forward(ids(0)) + pos.row.forward(ids(1)) + pos.col.forward(ids(2))
     }
 
     fn head(&self, x: Tensor<3>) -> Tensor<3> {

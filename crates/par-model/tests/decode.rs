@@ -260,3 +260,141 @@ fn zero_shot_larger_grid_reuses_weights_and_extends_rope() {
         assert_eq!(to_vec(logits[0].clone()), first_small, "the class token's logits changed");
     }
 }
+
+/// A tiny video model (docs/spec.md §8): `frames` latent frames of `grid²` tokens, spatial
+/// regions, with random (not zero) head and, for learned positions, random position tables.
+fn video_model(
+    frames: usize,
+    grid: usize,
+    parallel: usize,
+    positions: par_model::PositionEmbedding,
+) -> ParTransformer {
+    let device = device();
+    device.seed(23);
+    let config = Preset::GptTiny
+        .video_config(frames, grid, parallel)
+        .with_initializer_range(0.3)
+        .with_attn_dropout(0.0)
+        .with_position_embedding(positions);
+    let mut model = config.init(&device).unwrap();
+    model.output = LinearConfig::new(config.d_model, config.vocab_size)
+        .with_bias(false)
+        .with_initializer(Initializer::Normal { mean: 0.0, std: 0.3 })
+        .init(&device);
+    model
+}
+
+#[test]
+fn video_step_counts_are_the_papers() {
+    // docs/spec.md §8 / paper Table 3: 5×16×16 = 1280 tokens, 1280 / 323 / 95 steps.
+    for (n, steps) in [(1, 1280), (4, 323), (16, 95)] {
+        let config = Preset::GptB.video_config(5, 16, n);
+        let schedule = config.schedule().unwrap();
+        assert_eq!(schedule.decode_seq_length(), 1280);
+        assert_eq!(schedule.num_steps(), steps, "n = {n}");
+        assert_eq!(config.vocab_size, par_model::UCF101_CODEBOOK_SIZE);
+        assert_eq!(config.num_classes, 101);
+    }
+}
+
+#[test]
+fn kv_cached_video_steps_equal_teacher_forced_logits() {
+    use par_model::PositionEmbedding::{Learned, Rope};
+    for (frames, grid, parallel, positions) in
+        [(3, 4, 1, Rope), (3, 4, 4, Rope), (2, 8, 16, Rope), (3, 4, 4, Learned)]
+    {
+        let model = video_model(frames, grid, parallel, positions);
+        let n = frames * grid * grid;
+        let batch = 2;
+        let par = tokens(batch, n, 64, parallel);
+        let classes = vec![3, 10];
+        let full = model
+            .forward(TransformerInput {
+                tokens: ints2(par.clone(), [batch, n]),
+                classes: ints1(classes.clone()),
+            })
+            .unwrap();
+        assert_eq!(full.dims(), [batch, n, 64]);
+        let steps = decode_all(&model, &par, &classes, batch);
+        assert_eq!(steps.len(), parallel + (n - parallel) / parallel);
+        let (a, b) = (to_vec(full), to_vec(Tensor::cat(steps, 1)));
+        let max = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) });
+        let scale = a.iter().map(|x| x.abs()).fold(0.0f32, f32::max);
+        assert!(scale > 0.5, "logits should be informative, max |logit| = {scale}");
+        assert!(max <= 1e-4, "{frames}×{grid}² n {parallel} {positions:?}: max |Δ| = {max}");
+    }
+}
+
+#[test]
+fn video_rope_rotates_by_frame_row_and_column() {
+    // gpt-tiny: head_dim 16 → 8 pairs: 2 by the frame, 3 by the row, 3 by the column, each axis
+    // with θ_m = 10000^(−m/p) (written out here, not taken from the crate).
+    let model = video_model(3, 4, 4, par_model::PositionEmbedding::Rope);
+    let schedule = model.schedule();
+    let mut seen_frames = std::collections::BTreeSet::new();
+    for slot in 0..schedule.max_seq_length() {
+        let (cos, sin) = model.rope().row(slot);
+        let Some(cell) = schedule.rope_cell(slot) else {
+            assert!(cos.iter().chain(sin).all(|&v| v == 0.0), "slot {slot}: class/transition");
+            continue;
+        };
+        seen_frames.insert(cell.frame);
+        let mut expected = Vec::new();
+        for (pos, p) in [(cell.frame, 2), (cell.row, 3), (cell.col, 3)] {
+            for m in 0..p {
+                expected.push(pos as f64 * 10000f64.powf(-(m as f64) / p as f64));
+            }
+        }
+        for (pair, angle) in expected.iter().enumerate() {
+            assert!((cos[pair] as f64 - angle.cos()).abs() < 1e-6, "slot {slot} pair {pair}");
+            assert!((sin[pair] as f64 - angle.sin()).abs() < 1e-6, "slot {slot} pair {pair}");
+        }
+    }
+    assert_eq!(seen_frames.len(), 3);
+}
+
+#[test]
+fn video_config_is_refused_by_image_only_paths_and_checked() {
+    let video = Preset::GptTiny.video_config(5, 4, 4);
+    let err = video.expect_image("the image sampler").unwrap_err();
+    assert_eq!(err.field(), "frames");
+    assert!(err.to_string().contains("video model"), "{err}");
+    Preset::GptTiny.config(4, 4).expect_image("the image sampler").unwrap();
+    // 3D RoPE needs a pair per axis: head_dim 4 has 2 pairs.
+    let narrow = video.clone().with_d_model(8).with_n_heads(2);
+    assert_eq!(narrow.validate().unwrap_err().field(), "n_heads");
+    assert_eq!(video.clone().with_frames(0).validate().unwrap_err().field(), "frames");
+    assert_eq!(video.with_frames(65).validate().unwrap_err().field(), "frames");
+}
+
+#[test]
+fn learned_positions_round_trip_through_a_checkpoint() {
+    let model = video_model(3, 4, 4, par_model::PositionEmbedding::Learned);
+    let keys: Vec<String> =
+        par_model::expected_keys(model.config()).into_iter().map(|(k, _)| k).collect();
+    for k in
+        ["pos_embeddings.frame.weight", "pos_embeddings.row.weight", "pos_embeddings.col.weight"]
+    {
+        assert!(keys.contains(&k.to_string()), "{k} missing from {keys:?}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("video.safetensors");
+    model.save(&path).unwrap();
+    let loaded = ParTransformer::load(&path, None, &device()).unwrap();
+    assert_eq!(loaded.config(), model.config());
+    let n = 3 * 16;
+    let input =
+        || TransformerInput { tokens: ints2(tokens(1, n, 64, 1), [1, n]), classes: ints1(vec![4]) };
+    let (a, b) =
+        (to_vec(model.forward(input()).unwrap()), to_vec(loaded.forward(input()).unwrap()));
+    assert_eq!(a, b);
+    // The positions matter: zeroing the frame table changes the logits.
+    let mut moved = loaded.clone();
+    let pos = moved.pos_embeddings.as_mut().unwrap();
+    pos.frame.weight = burn::module::Param::from_tensor(pos.frame.weight.val().zeros_like());
+    assert_ne!(to_vec(moved.forward(input()).unwrap()), a);
+}

@@ -41,6 +41,14 @@ impl Default for SampleConfig {
     }
 }
 
+impl SampleConfig {
+    /// The paper's video sampling settings (Table 6, docs/spec.md §8): temperature 1.0,
+    /// classifier-free guidance 1.15, top-k 8000.
+    pub fn video_table6() -> Self {
+        Self { cfg_scale: 1.15, temperature: 1.0, top_k: 8000, ..Self::default() }
+    }
+}
+
 /// An unusable sampling setting.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SampleConfigError {

@@ -1,5 +1,6 @@
 //! Pre-tokenization (`par tokenize`, docs/spec.md §5.1): images → views (ten-crop or centre +
-//! flip) → VQ codes, written as a compact store and/or the LlamaGen layout.
+//! flip) → VQ codes, written as a compact store and/or the LlamaGen layout; and clips → video
+//! codes ([`tokenize_clips`], docs/video.md) through the same resumable job.
 //!
 //! The job runs in chunks of `chunk_size` images. A finished chunk is a compact file in
 //! `{out}/.tokenize/` (and, for the LlamaGen layout, its `.npy` files); a killed run skips the
@@ -17,8 +18,12 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use par_data::compact::{self, CompactHeader, CompactReader};
 use par_data::llamagen::LlamaGenDirs;
-use par_data::{Augmentation, DataError, IdxImages, ImageFolder, PixelImage, augment, load_image};
+use par_data::{
+    Augmentation, ClipSet, DataError, IdxImages, ImageFolder, PixelImage, VideoClip, augment,
+    load_image,
+};
 use par_tokenizer::VqTokenizer;
+use par_tokenizer::video::VideoTokenizer;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -166,22 +171,26 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// `tokenize.json`: what the job wrote.
+/// `tokenize.json`: what the job wrote (`S`: [`TokenizeSettings`] for images,
+/// [`ClipTokenizeSettings`] for clips).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TokenizeReport {
+pub struct TokenizeReport<S = TokenizeSettings> {
     /// The job's settings.
-    pub settings: TokenizeSettings,
-    /// Samples written.
+    pub settings: S,
+    /// Samples (images or clips) written.
     pub num_images: usize,
     /// Views per sample.
     pub views: usize,
-    /// Code grid.
+    /// Code grid of one latent frame.
     pub grid: [usize; 2],
+    /// Latent frames per view (1 for images).
+    #[serde(default = "one")]
+    pub frames: usize,
     /// Codebook entries.
     pub codebook_size: usize,
     /// Class names.
     pub classes: Vec<String>,
-    /// Unreadable images left out (warned and counted).
+    /// Unreadable images or videos left out (warned and counted).
     pub skipped: Vec<Skipped>,
     /// Wall time of this process, seconds.
     pub seconds: f64,
@@ -189,10 +198,87 @@ pub struct TokenizeReport {
     pub images_per_second: f64,
 }
 
+fn one() -> usize {
+    1
+}
+
+/// Settings of a clip pre-tokenization job (all must match to resume).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClipTokenizeSettings {
+    /// Frames per clip (17 in the paper).
+    pub frames: usize,
+    /// Frame rate the videos are resampled to (8 in the paper; 0 for clips made in memory).
+    pub fps: f64,
+    /// Side of the square frames in pixels (128 in the paper).
+    pub size: usize,
+    /// Seed of the random clip of each video.
+    pub seed: u64,
+    /// Clips per resumable chunk.
+    pub chunk_size: usize,
+    /// Source description (path).
+    pub source: String,
+    /// Clips in the source.
+    pub source_clips: usize,
+    /// The tokenizer checkpoint.
+    pub tokenizer: PathBuf,
+    /// Fingerprint of the tokenizer's weights; filled in by [`tokenize_clips`].
+    #[serde(default)]
+    pub tokenizer_fingerprint: u64,
+}
+
+/// Where the clips come from.
+#[derive(Debug)]
+pub enum ClipSource {
+    /// One random clip of every video of a UCF-101-layout folder, decoded by ffmpeg (the clip of
+    /// video `i` is drawn with `ClipSet::clip_seed(i, 0)`).
+    Videos(ClipSet),
+    /// Clips made in memory (e.g. moving Fashion-MNIST), with their class names and a
+    /// description for the report.
+    Memory {
+        /// What they are.
+        name: String,
+        /// The clips; `class` indexes `classes`.
+        clips: Vec<VideoClip>,
+        /// Class names.
+        classes: Vec<String>,
+    },
+}
+
 const WORK_DIR: &str = ".tokenize";
 
-/// An image's index and its views and label, or why it could not be read.
-type Loaded = (usize, Result<(Vec<PixelImage>, u32), DataError>);
+/// One job's inputs and tokenizer, as the resumable chunk loop sees them.
+trait Job: Sync {
+    type Settings: Serialize + serde::de::DeserializeOwned + Clone + PartialEq;
+    /// Samples in the source.
+    fn len(&self) -> usize;
+    fn classes(&self) -> Vec<String>;
+    /// The sample's file (or description), for warnings and the report.
+    fn path_of(&self, i: usize) -> String;
+    /// Sample `i`'s views (flat tensors) and label.
+    fn load(&self, i: usize) -> Result<(Vec<Vec<f32>>, u32), DataError>;
+    /// Codes of `views`, `batch` views per forward.
+    fn encode(
+        &self,
+        views: &[Vec<f32>],
+        batch: usize,
+        device: &Device,
+    ) -> Result<Vec<u32>, TrainError>;
+    fn views(&self) -> usize;
+    /// Latent frames and the side of one frame's grid.
+    fn grid(&self) -> (usize, usize);
+    fn codebook_size(&self) -> usize;
+    /// What goes into the store's header `meta` besides the skips.
+    fn meta(&self, settings: &Self::Settings) -> serde_json::Value;
+    /// Whether `codes.parc` is written, and the LlamaGen folders' prefix if they are.
+    fn outputs(&self) -> (bool, Option<String>);
+    /// Whether a job that is not strict skips an input failing with `e` (instead of stopping).
+    fn skips(&self, e: &DataError) -> bool;
+    /// The source, in words (errors name it).
+    fn source(&self) -> String;
+}
+
+/// A sample's index and its views and label, or why it could not be read.
+type Loaded = (usize, Result<(Vec<Vec<f32>>, u32), DataError>);
 
 fn chunk_file(out: &Path, i: usize) -> PathBuf {
     out.join(WORK_DIR).join(format!("chunk-{i:06}.parc"))
@@ -203,7 +289,7 @@ fn data_err(e: DataError) -> TrainError {
 }
 
 /// A fingerprint of every weight of `model` (FNV-style over the f32 bit patterns).
-fn weights_fingerprint(model: &VqTokenizer) -> Result<u64, TrainError> {
+fn weights_fingerprint<M: burn::module::Module>(model: &M) -> Result<u64, TrainError> {
     let state = par_train::module_state::snapshot(model)?;
     let mut h = 0xcbf2_9ce4_8422_2325u64;
     for (key, t) in &state.tensors {
@@ -217,22 +303,191 @@ fn weights_fingerprint(model: &VqTokenizer) -> Result<u64, TrainError> {
     Ok(h)
 }
 
-/// Encodes views `[n, C, S, S]` (as `PixelImage`s) in batches; returns `n · h · w` codes.
-fn encode_views(
-    model: &VqTokenizer,
-    views: &[PixelImage],
-    batch: usize,
-    device: &Device,
-) -> Vec<u32> {
-    let mut codes = Vec::new();
-    for part in views.chunks(batch.max(1)) {
-        let (c, s) = (part[0].channels, part[0].width);
-        let data: Vec<f32> = part.iter().flat_map(|v| v.to_chw_signed()).collect();
-        let x = Tensor::<4>::from_data(TensorData::new(data, [part.len(), c, s, s]), device);
-        let ids = model.encode(x).into_data().try_into_vec_as::<i64>().expect("int codes");
-        codes.extend(ids.into_iter().map(|v| v as u32));
+/// The image job: ten-crop or centre + flip views of each image, encoded by the VQ tokenizer.
+struct ImageJob<'a> {
+    source: &'a Source,
+    model: VqTokenizer,
+    settings: &'a TokenizeSettings,
+}
+
+impl Job for ImageJob<'_> {
+    type Settings = TokenizeSettings;
+
+    fn len(&self) -> usize {
+        self.source.len()
     }
-    codes
+
+    fn classes(&self) -> Vec<String> {
+        self.source.classes()
+    }
+
+    fn path_of(&self, i: usize) -> String {
+        self.source.path_of(i)
+    }
+
+    fn load(&self, i: usize) -> Result<(Vec<Vec<f32>>, u32), DataError> {
+        let (im, label) = self.source.load(i, self.model.config().image_channels)?;
+        let views = augment(&im, self.settings.image_size, self.settings.augmentation);
+        Ok((views.iter().map(PixelImage::to_chw_signed).collect(), label))
+    }
+
+    fn encode(
+        &self,
+        views: &[Vec<f32>],
+        batch: usize,
+        device: &Device,
+    ) -> Result<Vec<u32>, TrainError> {
+        let (c, s) = (self.model.config().image_channels, self.settings.image_size);
+        let mut codes = Vec::new();
+        for part in views.chunks(batch.max(1)) {
+            let data: Vec<f32> = part.concat();
+            let x = Tensor::<4>::from_data(TensorData::new(data, [part.len(), c, s, s]), device);
+            let ids = self.model.encode(x).into_data().try_into_vec_as::<i64>().expect("int codes");
+            codes.extend(ids.into_iter().map(|v| v as u32));
+        }
+        Ok(codes)
+    }
+
+    fn views(&self) -> usize {
+        self.settings.augmentation.views()
+    }
+
+    fn grid(&self) -> (usize, usize) {
+        (1, self.settings.image_size / self.model.config().downsample_factor())
+    }
+
+    fn codebook_size(&self) -> usize {
+        self.model.config().codebook_size
+    }
+
+    fn outputs(&self) -> (bool, Option<String>) {
+        let format = self.settings.format;
+        (
+            matches!(format, OutputFormat::Compact | OutputFormat::Both),
+            matches!(format, OutputFormat::Llamagen | OutputFormat::Both)
+                .then(|| self.settings.name.clone()),
+        )
+    }
+
+    /// Every unreadable image.
+    fn skips(&self, _: &DataError) -> bool {
+        true
+    }
+
+    fn source(&self) -> String {
+        self.settings.source.clone()
+    }
+
+    fn meta(&self, settings: &TokenizeSettings) -> serde_json::Value {
+        serde_json::json!({
+            "source": settings.source,
+            "image_size": settings.image_size,
+            "augmentation": settings.augmentation,
+            "tokenizer": settings.tokenizer,
+            "tokenizer_config": self.model.config(),
+        })
+    }
+}
+
+/// The clip job: one clip per video (or per in-memory clip), encoded by the video tokenizer.
+struct ClipJob<'a> {
+    source: &'a ClipSource,
+    model: VideoTokenizer,
+    settings: &'a ClipTokenizeSettings,
+}
+
+impl Job for ClipJob<'_> {
+    type Settings = ClipTokenizeSettings;
+
+    fn len(&self) -> usize {
+        match self.source {
+            ClipSource::Videos(set) => set.len(),
+            ClipSource::Memory { clips, .. } => clips.len(),
+        }
+    }
+
+    fn classes(&self) -> Vec<String> {
+        match self.source {
+            ClipSource::Videos(set) => set.folder().classes.clone(),
+            ClipSource::Memory { classes, .. } => classes.clone(),
+        }
+    }
+
+    fn path_of(&self, i: usize) -> String {
+        match self.source {
+            ClipSource::Videos(set) => set.folder().samples[i].0.display().to_string(),
+            ClipSource::Memory { name, .. } => format!("{name} clip {i}"),
+        }
+    }
+
+    fn load(&self, i: usize) -> Result<(Vec<Vec<f32>>, u32), DataError> {
+        let clip = match self.source {
+            ClipSource::Videos(set) => set.decode(i, 0)?.clip,
+            ClipSource::Memory { clips, .. } => clips[i].clone(),
+        };
+        Ok((vec![clip.to_cthw_signed()], clip.class as u32))
+    }
+
+    fn encode(
+        &self,
+        views: &[Vec<f32>],
+        batch: usize,
+        device: &Device,
+    ) -> Result<Vec<u32>, TrainError> {
+        let (t, s) = (self.settings.frames, self.settings.size);
+        let mut codes = Vec::new();
+        for part in views.chunks(batch.max(1)) {
+            let x = Tensor::<5>::from_data(
+                TensorData::new(part.concat(), [part.len(), 3, t, s, s]),
+                device,
+            );
+            let ids = self.model.encode(x).map_err(|e| TrainError::Config(e.to_string()))?;
+            let ids = ids.into_data().try_into_vec_as::<i64>().expect("int codes");
+            codes.extend(ids.into_iter().map(|v| v as u32));
+        }
+        Ok(codes)
+    }
+
+    fn views(&self) -> usize {
+        1
+    }
+
+    fn grid(&self) -> (usize, usize) {
+        let [t, h, _] = self
+            .model
+            .config()
+            .latent_shape(self.settings.frames, self.settings.size, self.settings.size)
+            .expect("checked by tokenize_clips");
+        (t, h)
+    }
+
+    fn codebook_size(&self) -> usize {
+        self.model.config().codebook_size()
+    }
+
+    fn outputs(&self) -> (bool, Option<String>) {
+        (true, None)
+    }
+
+    /// Videos ffmpeg cannot read; a missing ffmpeg stops the job.
+    fn skips(&self, e: &DataError) -> bool {
+        matches!(e, DataError::Video { .. })
+    }
+
+    fn source(&self) -> String {
+        self.settings.source.clone()
+    }
+
+    fn meta(&self, settings: &ClipTokenizeSettings) -> serde_json::Value {
+        serde_json::json!({
+            "source": settings.source,
+            "frames": settings.frames,
+            "fps": settings.fps,
+            "size": settings.size,
+            "tokenizer": settings.tokenizer,
+            "tokenizer_config": self.model.config(),
+        })
+    }
 }
 
 /// Runs (or resumes) a pre-tokenization job into `out`.
@@ -262,7 +517,118 @@ pub fn tokenize(
     device: &Device,
     monitor: &dyn Monitor,
 ) -> Result<TokenizeReport, TrainError> {
-    let result = tokenize_in(source, model, settings, out, batch_size, strict, device, monitor);
+    let settings = &TokenizeSettings {
+        tokenizer_fingerprint: weights_fingerprint(model)?,
+        ..settings.clone()
+    };
+    let f = model.config().downsample_factor();
+    if settings.image_size == 0
+        || !settings.image_size.is_multiple_of(f)
+        || settings.image_size > par_data::MAX_IMAGE_SIZE
+    {
+        return Err(TrainError::Setting {
+            field: "image_size",
+            reason: format!(
+                "is {}: not a positive multiple of the tokenizer's down-sampling factor {f} up to {}",
+                settings.image_size,
+                par_data::MAX_IMAGE_SIZE
+            ),
+        });
+    }
+    let job = ImageJob { source, model: model.valid(), settings };
+    run_job(&job, settings, settings.chunk_size, out, batch_size, strict, device, monitor)
+}
+
+/// Runs (or resumes) a clip pre-tokenization job into `out` (docs/video.md): the same resumable
+/// chunks, outputs and rules as [`tokenize`], with one view per clip and `frames` latent frames
+/// per view in the store's header. An unreadable video is skipped with a warning naming it and
+/// counted in the report (unless `strict`).
+///
+/// # Errors
+///
+/// As [`tokenize`]; clips that do not fit the tokenizer (`frames − 1` not a multiple of its
+/// temporal factor, `size` not of its spatial one) are [`TrainError::Setting`] naming the field.
+#[allow(clippy::too_many_arguments)]
+pub fn tokenize_clips(
+    source: &ClipSource,
+    model: &VideoTokenizer,
+    settings: &ClipTokenizeSettings,
+    out: &Path,
+    batch_size: usize,
+    strict: bool,
+    device: &Device,
+    monitor: &dyn Monitor,
+) -> Result<TokenizeReport<ClipTokenizeSettings>, TrainError> {
+    let settings = &ClipTokenizeSettings {
+        tokenizer_fingerprint: weights_fingerprint(model)?,
+        ..settings.clone()
+    };
+    if let Err(e) = model.config().latent_shape(settings.frames, settings.size, settings.size) {
+        let field = if e.field() == "frames" { "frames" } else { "size" };
+        return Err(TrainError::Setting {
+            field,
+            reason: format!(
+                "{} frames of {}² do not fit the tokenizer: {e}",
+                settings.frames, settings.size
+            ),
+        });
+    }
+    match source {
+        ClipSource::Memory { clips, .. } => {
+            if let Some((i, c)) = clips.iter().enumerate().find(|(_, c)| {
+                (c.frames, c.height, c.width) != (settings.frames, settings.size, settings.size)
+                    || !c.is_consistent()
+            }) {
+                return Err(TrainError::Config(format!(
+                    "clip {i} is {}×{}×{} with {} bytes, the job's clips are {}×{}×{} RGB",
+                    c.frames,
+                    c.height,
+                    c.width,
+                    c.data.len(),
+                    settings.frames,
+                    settings.size,
+                    settings.size
+                )));
+            }
+        }
+        ClipSource::Videos(set) => {
+            // The settings are the job's record (manifest, report, resume check): they must be
+            // the clips actually decoded.
+            let spec = set.spec();
+            for (field, same) in [
+                ("frames", spec.frames == settings.frames),
+                ("fps", spec.fps == settings.fps),
+                ("size", spec.size == settings.size),
+                ("seed", set.seed() == settings.seed),
+            ] {
+                if !same {
+                    return Err(TrainError::Setting {
+                        field,
+                        reason: format!(
+                            "differs between the clip set ({:?}) and the job's settings",
+                            spec
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    let job = ClipJob { source, model: model.valid(), settings };
+    run_job(&job, settings, settings.chunk_size, out, batch_size, strict, device, monitor)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_job<J: Job>(
+    job: &J,
+    settings: &J::Settings,
+    chunk_size: usize,
+    out: &Path,
+    batch_size: usize,
+    strict: bool,
+    device: &Device,
+    monitor: &dyn Monitor,
+) -> Result<TokenizeReport<J::Settings>, TrainError> {
+    let result = run_job_in(job, settings, chunk_size, out, batch_size, strict, device, monitor);
     if result.is_err() && !has_chunks(out) {
         let _ = std::fs::remove_dir_all(out.join(WORK_DIR));
     }
@@ -277,42 +643,23 @@ fn has_chunks(out: &Path) -> bool {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn tokenize_in(
-    source: &Source,
-    model: &VqTokenizer,
-    settings: &TokenizeSettings,
+fn run_job_in<J: Job>(
+    job: &J,
+    settings: &J::Settings,
+    chunk_size: usize,
     out: &Path,
     batch_size: usize,
     strict: bool,
     device: &Device,
     monitor: &dyn Monitor,
-) -> Result<TokenizeReport, TrainError> {
-    let config = model.config().clone();
-    let settings = &TokenizeSettings {
-        tokenizer_fingerprint: weights_fingerprint(model)?,
-        ..settings.clone()
-    };
-    let f = config.downsample_factor();
-    if settings.image_size == 0
-        || !settings.image_size.is_multiple_of(f)
-        || settings.image_size > par_data::MAX_IMAGE_SIZE
-    {
-        return Err(TrainError::Setting {
-            field: "image_size",
-            reason: format!(
-                "is {}: not a positive multiple of the tokenizer's down-sampling factor {f} up to {}",
-                settings.image_size,
-                par_data::MAX_IMAGE_SIZE
-            ),
-        });
-    }
-    for (field, value) in [("chunk_size", settings.chunk_size), ("batch_size", batch_size)] {
+) -> Result<TokenizeReport<J::Settings>, TrainError> {
+    for (field, value) in [("chunk_size", chunk_size), ("batch_size", batch_size)] {
         if value == 0 {
             return Err(TrainError::Setting { field, reason: "must be at least 1, got 0".into() });
         }
     }
-    if source.len() == 0 {
-        return Err(TrainError::Config(format!("{}: no images", settings.source)));
+    if job.len() == 0 {
+        return Err(TrainError::Config(format!("{}: no images or clips", job.source())));
     }
     let report_path = out.join(par_data::REPORT_FILE);
     if report_path.is_file() {
@@ -325,7 +672,7 @@ fn tokenize_in(
     let work = out.join(WORK_DIR);
     let manifest = work.join("manifest.json");
     if manifest.is_file() && has_chunks(out) {
-        let previous: TokenizeSettings = read_json(&manifest)?;
+        let previous: J::Settings = read_json(&manifest)?;
         par_train::checkpoint::same_settings(&work, "", &previous, settings).map_err(|e| match e {
             TrainError::ResumeMismatch { field, checkpoint, now, .. } => TrainError::Config(format!(
                 "{} holds an unfinished job made with {field} = {checkpoint} (this job: {now}); run it again with its settings to finish it, or delete {} to start afresh",
@@ -338,19 +685,32 @@ fn tokenize_in(
         std::fs::create_dir_all(&work).map_err(|e| TrainError::io(&work, e))?;
         write_json(&manifest, settings)?;
     }
-    let grid = settings.image_size / config.downsample_factor();
-    let views = settings.augmentation.views();
-    let classes = source.classes();
-    let dirs = LlamaGenDirs::new(out, &settings.name);
-    let n = source.len();
-    let chunks = n.div_ceil(settings.chunk_size);
-    let model = model.valid();
+    let (frames, grid) = job.grid();
+    let views = job.views();
+    let classes = job.classes();
+    let codebook_size = job.codebook_size();
+    let per = views * frames * grid * grid;
+    let n = job.len();
+    let chunks = n.div_ceil(chunk_size);
+    let header = |num_images: usize, meta: serde_json::Value| CompactHeader {
+        version: compact::VERSION,
+        num_images,
+        views,
+        grid: [grid, grid],
+        frames,
+        codebook_size,
+        code_dtype: CompactHeader::dtype_for(codebook_size).into(),
+        classes: classes.clone(),
+        meta,
+    };
+    let (compact_out, llamagen_out) = job.outputs();
+    let dirs = llamagen_out.map(|name| LlamaGenDirs::new(out, &name));
     monitor.start(0, n);
     let t0 = std::time::Instant::now();
     let (mut written, mut encoded_here) = (0usize, 0usize);
     let mut skipped: Vec<Skipped> = Vec::new();
     for c in 0..chunks {
-        let range = c * settings.chunk_size..((c + 1) * settings.chunk_size).min(n);
+        let range = c * chunk_size..((c + 1) * chunk_size).min(n);
         let file = chunk_file(out, c);
         if file.is_file() {
             let r = CompactReader::open(&file).map_err(data_err)?;
@@ -365,18 +725,7 @@ fn tokenize_in(
         if monitor.should_stop(range.start) {
             return Err(TrainError::Interrupted { step: c });
         }
-        let loaded: Vec<Loaded> = range
-            .clone()
-            .into_par_iter()
-            .map(|i| {
-                (
-                    i,
-                    source.load(i, config.image_channels).map(|(im, l)| {
-                        (augment(&im, settings.image_size, settings.augmentation), l)
-                    }),
-                )
-            })
-            .collect();
+        let loaded: Vec<Loaded> = range.clone().into_par_iter().map(|i| (i, job.load(i))).collect();
         let mut kept_views = Vec::new();
         let mut labels = Vec::new();
         let mut new_skips = Vec::new();
@@ -386,44 +735,36 @@ fn tokenize_in(
                     kept_views.extend(v);
                     labels.push(l);
                 }
-                Err(e) if !strict => {
+                Err(e) if !strict && job.skips(&e) => {
                     monitor.warn(&format!("skipping {e}"));
-                    new_skips.push(Skipped { path: source.path_of(i), reason: e.to_string() });
+                    new_skips.push(Skipped { path: job.path_of(i), reason: e.to_string() });
                 }
-                Err(e) => {
+                Err(e) if !strict => return Err(data_err(e)),
+                Err(e) if job.skips(&e) => {
                     return Err(TrainError::Config(format!(
                         "{e} (a job that is not strict would skip it)"
                     )));
                 }
+                Err(e) => return Err(data_err(e)),
             }
         }
-        let codes = encode_views(&model, &kept_views, batch_size * views, device);
-        let header = CompactHeader {
-            version: compact::VERSION,
-            num_images: labels.len(),
-            views,
-            grid: [grid, grid],
-            codebook_size: config.codebook_size,
-            code_dtype: CompactHeader::dtype_for(config.codebook_size).into(),
-            classes: classes.clone(),
-            // The chunk's unreadable images travel with it, so a resumed job reports each once.
-            meta: serde_json::json!({ "skipped": new_skips }),
-        };
-        if matches!(settings.format, OutputFormat::Llamagen | OutputFormat::Both) {
-            let per = views * grid * grid;
+        let codes = job.encode(&kept_views, batch_size * views, device)?;
+        // The chunk's unreadable inputs travel with it, so a resumed job reports each once.
+        let chunk_header = header(labels.len(), serde_json::json!({ "skipped": new_skips }));
+        if let Some(dirs) = &dirs {
             for (k, l) in labels.iter().enumerate() {
                 dirs.write(written + k, &codes[k * per..(k + 1) * per], views, *l)
                     .map_err(data_err)?;
             }
         }
-        let bytes = compact::encode(&file, &header, &labels, &codes).map_err(data_err)?;
+        let bytes = compact::encode(&file, &chunk_header, &labels, &codes).map_err(data_err)?;
         par_store::write_atomic(&file, &bytes).map_err(|e| TrainError::io(&file, e))?;
         written += labels.len();
         skipped.extend(new_skips);
         encoded_here += range.len();
         monitor.update(range.end, "");
     }
-    if matches!(settings.format, OutputFormat::Compact | OutputFormat::Both) {
+    if compact_out {
         // Streamed chunk by chunk: labels first (small), then each chunk's codes.
         let mut labels = Vec::with_capacity(written);
         for c in 0..chunks {
@@ -431,25 +772,10 @@ fn tokenize_in(
                 CompactReader::open(&chunk_file(out, c)).map_err(data_err)?.labels(),
             );
         }
-        let header = CompactHeader {
-            version: compact::VERSION,
-            num_images: written,
-            views,
-            grid: [grid, grid],
-            codebook_size: config.codebook_size,
-            code_dtype: CompactHeader::dtype_for(config.codebook_size).into(),
-            classes: classes.clone(),
-            meta: serde_json::json!({
-                "source": settings.source,
-                "image_size": settings.image_size,
-                "augmentation": settings.augmentation,
-                "tokenizer": settings.tokenizer,
-                "tokenizer_config": config,
-            }),
-        };
         let path = out.join(par_data::COMPACT_FILE);
         let mut writer =
-            compact::StreamWriter::create(&path, &header, &labels).map_err(data_err)?;
+            compact::StreamWriter::create(&path, &header(written, job.meta(settings)), &labels)
+                .map_err(data_err)?;
         for c in 0..chunks {
             let r = CompactReader::open(&chunk_file(out, c)).map_err(data_err)?;
             writer
@@ -464,7 +790,8 @@ fn tokenize_in(
         num_images: written,
         views,
         grid: [grid, grid],
-        codebook_size: config.codebook_size,
+        frames,
+        codebook_size,
         classes,
         skipped,
         seconds,

@@ -86,6 +86,18 @@ fn walk(model: &mut VqTokenizer, f: &mut Visit<'_>) {
     f("post_quant_conv".into(), Leaf::Conv(&mut model.post_quant_conv));
 }
 
+/// Refuses a video tokenizer checkpoint (its keys start with `encoder.` too, so `par-store`
+/// would take it for an image tokenizer).
+fn refuse_video(state: &StateDict) -> Result<(), CheckpointError> {
+    if state.metadata.contains_key(crate::video::VIDEO_CONFIG_METADATA_KEY) {
+        return Err(CheckpointError::Config {
+            path: state.path.clone(),
+            reason: "a video tokenizer checkpoint, not an image (VQ) tokenizer".into(),
+        });
+    }
+    Ok(())
+}
+
 fn ignored(key: &str) -> bool {
     key == "quantize.codebook_used"
 }
@@ -137,13 +149,15 @@ impl VqTokenizer {
     ///
     /// # Errors
     ///
-    /// [`CheckpointError`] naming a missing, unexpected or mis-shaped key, or the invalid config.
+    /// [`CheckpointError`] naming a missing, unexpected or mis-shaped key, or the invalid config;
+    /// [`CheckpointError::Config`] for a video tokenizer checkpoint.
     pub fn from_state_dict(
         config: &VqTokenizerConfig,
         state: &StateDict,
         device: &Device,
     ) -> Result<Self, CheckpointError> {
         state.expect_kind(par_store::CheckpointKind::Tokenizer)?;
+        refuse_video(state)?;
         let mut model = config.init(device).map_err(|e| CheckpointError::Config {
             path: state.path.clone(),
             reason: e.to_string(),
@@ -181,6 +195,7 @@ impl VqTokenizer {
     ) -> Result<Self, CheckpointError> {
         let state = StateDict::read(path)?;
         state.expect_kind(par_store::CheckpointKind::Tokenizer)?;
+        refuse_video(&state)?;
         let config = match config {
             Some(c) => c.clone(),
             None => stored_config(&state)?

@@ -1,4 +1,5 @@
-//! Training on burn-train's `Learner`: the VQ tokenizer ([`vq`]) and PAR (the paper's Table 5
+//! Training on burn-train's `Learner`: the VQ tokenizer ([`vq`]), the video tokenizer
+//! ([`video`]) and PAR (the paper's Table 5
 //! schedule), with the pieces both share — the `Learner` plumbing ([`learner`]: step loaders,
 //! checkpointers, stop strategy), global gradient-norm clipping ([`grad`]), data order as a
 //! function of (seed, step) ([`plan`]), whole-folder checkpoints and resume checks
@@ -14,6 +15,7 @@ pub mod module_state;
 pub mod monitor;
 pub mod par;
 pub mod plan;
+pub mod video;
 pub mod vq;
 
 pub use error::TrainError;

@@ -150,6 +150,13 @@ pub fn run(args: &EntropyArgs) -> anyhow::Result<()> {
     // Samples: the l2-normalised codebook vector of every position.
     let store = CodeStore::open(codes).input()?;
     let info = store.info().clone();
+    if info.frames > 1 {
+        par_app::invalid!(
+            "{}: codes of {} latent frames (video); the entropy analysis handles image code grids only",
+            codes.display(),
+            info.frames
+        );
+    }
     let [h, w] = info.grid;
     let tok = tokenizer.load(&device)?;
     let codebook = tok

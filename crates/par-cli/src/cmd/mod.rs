@@ -14,5 +14,6 @@ pub mod sample;
 pub mod sampling;
 pub mod score;
 pub mod tokenize;
+pub mod tokenize_clips;
 pub mod tokenizer_info;
 pub mod tokenizer_train;

@@ -87,11 +87,26 @@ impl ModelArgs {
                 trained - 1
             );
         }
+        let stored = par_model::stored_config(&state)?;
+        // A video checkpoint must not be read as an image model (or the other way round), nor
+        // learned positions as RoPE: what the weights were trained for wins, as for --parallel.
+        if let (Some(given), Some(stored)) = (&given, &stored)
+            && (given.frames != stored.frames
+                || given.position_embedding != stored.position_embedding)
+        {
+            par_app::invalid!(
+                "the model config asks for frames = {}, position_embedding = {}, but {} holds a model of frames = {}, position_embedding = {}; drop --preset/--model-config or match them",
+                given.frames,
+                given.position_embedding,
+                checkpoint.display(),
+                stored.frames,
+                stored.position_embedding
+            );
+        }
         let mut config = match given {
             Some(c) => c,
             None => self.apply_overrides(
-                par_model::stored_config(&state)?
-                    .ok_or(par_model::CheckpointError::NoConfig { path: checkpoint.into() })?,
+                stored.ok_or(par_model::CheckpointError::NoConfig { path: checkpoint.into() })?,
             ),
         };
         config.parallel = trained;

@@ -116,6 +116,8 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
         None => args.model.clone(),
     };
     let model = model_args.load(&args.checkpoint, &device)?;
+    // The image tokenizer decodes L×L grids: a video model's frames must not be dropped.
+    model.config().expect_image("par sample (it decodes with the image tokenizer)")?;
     let config = model.config().clone();
     if config.vocab_size != tokenizer.config().codebook_size {
         invalid!(

@@ -56,8 +56,9 @@ pub fn run(args: &ScoreArgs) -> anyhow::Result<()> {
     }
     if width != n {
         invalid!(
-            "{}: {width} tokens per grid, but a {}×{} grid has {n}",
+            "{}: {width} tokens per grid, but a {}×{}×{} grid (frames × rows × columns) has {n}",
             args.tokens.display(),
+            config.frames,
             config.grid_size,
             config.grid_size
         );

@@ -142,6 +142,15 @@ impl ParTrainConfig {
         Self::new().with_lr(lr).with_batch_size(batch)
     }
 
+    /// The paper's Table 6 settings for video (UCF-101, docs/spec.md §8): peak lr 1e-4, batch
+    /// 256, 3000 epochs with 150 warm-up epochs and a cosine decay to 0; AdamW (0.9, 0.95), weight
+    /// decay 0.05, clip 1.0 and class dropout 0.1 as for images (the [`ParTrainConfig::new`]
+    /// defaults). The model's dropouts (token, residual, feed-forward, attention: 0.1) are in
+    /// `par_model::Preset::video_config`.
+    pub fn table6() -> Self {
+        Self::new().with_lr(1e-4).with_batch_size(256).with_epochs(3000).with_warmup_epochs(150)
+    }
+
     /// Checks every setting's range before any work.
     ///
     /// # Errors
@@ -392,13 +401,15 @@ fn check_data(
             cfg.batch_size
         ));
     }
-    let n_tokens = model_cfg.grid_size * model_cfg.grid_size;
+    let grid = model_cfg.region_grid().map_err(|e| TrainError::Config(e.to_string()))?;
+    let n_tokens = grid.num_image_tokens();
     let (codes, classes) = train.extents();
     if train.tokens != n_tokens {
         return bad(format!(
-            "the codes hold {} tokens per view; the model's {g}×{g} grid has {n_tokens}",
+            "the codes hold {} tokens per view; the model's {}×{g}×{g} grid (frames × rows × columns) has {n_tokens}",
             train.tokens,
-            g = model_cfg.grid_size
+            grid.frames(),
+            g = grid.grid_size()
         ));
     }
     if codes > model_cfg.vocab_size || classes > model_cfg.num_classes {
@@ -456,7 +467,8 @@ fn train_par_in(
     model_cfg.validate().map_err(|e| TrainError::Config(e.to_string()))?;
     check_data(model_cfg, cfg, data, devices.len())?;
     let (train, val) = (&data.train, &data.val);
-    let n_tokens = model_cfg.grid_size * model_cfg.grid_size;
+    let n_tokens =
+        model_cfg.region_grid().map_err(|e| TrainError::Config(e.to_string()))?.num_image_tokens();
     let fingerprint = [train.fingerprint(), val.fingerprint()];
     // The token order of the model's schedule (PAR, or the raster order of an ablation).
     let order =
