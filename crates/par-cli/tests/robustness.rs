@@ -774,11 +774,22 @@ fn video_models_are_refused_by_the_image_sampler_and_generate_video_grids() {
     ]);
     refused(&o, 2, &["frames = 1", "frames = 3", "video.safetensors"]);
     assert!(!out.exists(), "a refused sample job leaves no folder");
-    // The generic code-grid path takes it: 3·16 = 48 tokens per sample, 4 + 44/4 = 15 steps.
+    // The generic code-grid path takes it: 3 frames of 4×4 codes per sample, kept as such.
     let codes = d.join("codes.npy");
     let o = par(&["generate", "--checkpoint", s(&ckpt), "--classes", "1,2", "--out", s(&codes)]);
     assert!(o.status.success(), "{}", stderr(&o));
     let bytes = std::fs::read(&codes).unwrap();
     let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
-    assert_eq!(npy.shape(), [2, 48]);
+    assert_eq!(npy.shape(), [2, 3, 4, 4]);
+    // … which the image decoder refuses instead of reading them as images.
+    let o = par(&[
+        "decode",
+        "--codes",
+        s(&codes),
+        "--tokenizer",
+        s(&tok),
+        "--out",
+        s(&d.join("g.png")),
+    ]);
+    refused(&o, 2, &["codes.npy", "expected shape"]);
 }

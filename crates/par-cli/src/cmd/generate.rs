@@ -24,7 +24,8 @@ pub struct GenerateArgs {
     /// Seed of the draws.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Output: int64 `.npy` `[len(classes), N]`, raster order.
+    /// Output: int64 `.npy` `[len(classes), N]` in raster order (video models:
+    /// `[len(classes), frames, L, L]`).
     #[arg(long)]
     out: PathBuf,
     #[command(flatten)]
@@ -44,7 +45,15 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
     let codes = par_app::sample_codes(backend, &model, &args.classes, &config)?;
     let n = model.schedule().decode_seq_length();
     let flat: Vec<i64> = codes.iter().flatten().map(|&c| c as i64).collect();
-    npy::write_i64(&out, &[codes.len(), n], &flat)?;
+    let c = model.config();
+    // Video grids keep their frames (`[B, T, L, L]`), so an image decoder cannot take them for
+    // an image; images stay `[B, N]`.
+    let shape = if c.is_video() {
+        vec![codes.len(), c.frames, c.grid_size, c.grid_size]
+    } else {
+        vec![codes.len(), n]
+    };
+    npy::write_i64(&out, &shape, &flat)?;
     eprintln!("generated {} code grid(s) of {n} tokens → {}", codes.len(), args.out.display());
     Ok(())
 }
