@@ -108,9 +108,7 @@ pub fn run(args: &TokenizeClipsArgs) -> anyhow::Result<()> {
     )
     .map_err(|e| par_app::name_flag(e.into(), &par_app::long_flags::<TokenizeClipsArgs>()))?;
     monitor.bar().finish();
-    for s in &report.skipped {
-        eprintln!("skipped {}", s.reason);
-    }
+    // Each skipped video was already warned about, naming it; tokenize.json lists them.
     if report.num_images == 0 {
         anyhow::bail!(
             "no video in {} could be decoded ({} skipped); {} holds an empty store",
