@@ -187,9 +187,9 @@ impl CpuDecoder {
             let (frame, row, col) =
                 (host(&pos.frame.weight), host(&pos.row.weight), host(&pos.col.weight));
             let schedule = model.schedule();
-            let mut out = Vec::with_capacity(schedule.order().par_to_raster().len() * d);
-            for &raster in schedule.order().par_to_raster() {
-                let cell = schedule.grid().cell(raster);
+            let mut out = Vec::with_capacity(schedule.decode_seq_length() * d);
+            for k in 0..schedule.decode_seq_length() {
+                let cell = schedule.token_cell(k);
                 out.extend((0..d).map(|i| {
                     frame[cell.frame * d + i] + row[cell.row * d + i] + col[cell.col * d + i]
                 }));

@@ -190,12 +190,9 @@ impl ParTransformerConfig {
             }),
             token_dropout: DropoutConfig::new(self.token_dropout).init(),
             rope: RopeTable::new(&schedule, self.head_dim(), self.rope_base, self.rope_axes()),
-            token_cells: schedule
-                .order()
-                .par_to_raster()
-                .iter()
-                .map(|&r| {
-                    let c = schedule.grid().cell(r);
+            token_cells: (0..schedule.decode_seq_length())
+                .map(|k| {
+                    let c = schedule.token_cell(k);
                     [c.frame, c.row, c.col]
                 })
                 .collect(),

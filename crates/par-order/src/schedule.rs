@@ -342,9 +342,19 @@ impl ParSchedule {
     /// layout.
     pub fn rope_cell(&self, slot: usize) -> Option<CellPosition> {
         match self.slot(slot)? {
-            Slot::Token(k) => Some(self.grid().cell(self.order.par_to_raster()[k])),
+            Slot::Token(k) => Some(self.token_cell(k)),
             Slot::Class | Slot::Transition(_) => None,
         }
+    }
+
+    /// The grid cell (frame, row, column) of PAR token `k`: what RoPE rotates it by and what
+    /// learned positions look up.
+    ///
+    /// # Panics
+    ///
+    /// If `k ≥ N`.
+    pub fn token_cell(&self, k: usize) -> CellPosition {
+        self.grid().cell(self.order.par_to_raster()[k])
     }
 
     /// [`ParSchedule::rope_cell`] of the first `len` slots: the rows of the RoPE table.
