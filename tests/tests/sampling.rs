@@ -151,3 +151,58 @@ fn bad_requests_are_errors() {
     let bad = SampleConfig { top_p: 0.0, ..SampleConfig::default() };
     assert!(matches!(generate(&model, &[1], &bad), Err(SampleError::Config(_))));
 }
+
+#[test]
+fn parallel_token_picks_equal_drawing_token_by_token() {
+    // `generate` takes each sample's uniform numbers in token order and then picks a step's
+    // tokens in parallel. Reference: the plain loop, one `Sampler::sample` per token, sample by
+    // sample, token by token. The 16× fixture has steps of 16 tokens per sample.
+    use par_order::Slot;
+    use par_sample::{Sampler, StepModel, guided_logits};
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/transformer");
+    let device = Device::flex();
+    for (name, grid, n) in [("n4", 4, 4), ("n16", 8, 16)] {
+        let model = ParTransformer::load(
+            &fixtures.join(format!("{name}.pt")),
+            Some(&Preset::GptTiny.config(grid, n)),
+            &device,
+        )
+        .unwrap();
+        let config = SampleConfig { cfg_scale: 1.5, top_k: 30, seed: 5, ..SampleConfig::default() };
+        let classes = [2usize, 8, 0];
+        let batch = classes.len();
+        let schedule = model.schedule().clone();
+        let mut class_ids: Vec<i64> = classes.iter().map(|&c| c as i64).collect();
+        class_ids.extend(std::iter::repeat_n(10, batch));
+        let mut samplers: Vec<Sampler> =
+            (0..batch).map(|b| Sampler::new(&config, b as u64)).collect();
+        let mut par = vec![vec![0u32; schedule.decode_seq_length()]; batch];
+        let (mut cache, mut logits) = (model.new_cache(), Vec::new());
+        for step in schedule.steps() {
+            let fed: Vec<usize> = step
+                .slots
+                .clone()
+                .filter_map(|s| match schedule.slot(s) {
+                    Some(Slot::Token(k)) => Some(k),
+                    _ => None,
+                })
+                .collect();
+            let tokens: Vec<i64> = (0..2 * batch)
+                .flat_map(|r| fed.iter().map(move |&k| (r, k)))
+                .map(|(r, k)| par[r % batch][k] as i64)
+                .collect();
+            model.step(&step, &class_ids, &tokens, &mut cache, &mut logits).unwrap();
+            let (len, vocab) = (step.slots.len(), 64);
+            for b in 0..batch {
+                for j in 0..len {
+                    let at = |r: usize| &logits[(r * len + j) * vocab..][..vocab];
+                    let mut row = guided_logits(at(b), at(b + batch), config.cfg_scale);
+                    par[b][step.slots.start + j] = samplers[b].sample(&mut row).unwrap() as u32;
+                }
+            }
+        }
+        let expected: Vec<Vec<u32>> =
+            par.iter().map(|t| schedule.order().unpermute(t).unwrap()).collect();
+        assert_eq!(generate(&model, &classes, &config).unwrap(), expected, "{name}");
+    }
+}

@@ -144,6 +144,50 @@ fn rms_norm(x: &[f32], w: &[f32], eps: f64, out: &mut [f32]) {
     }
 }
 
+/// `e^x` in f32 without a libm call, so that loops over slices vectorise (softmax and SiLU take
+/// about a million exponentials per 16× decode step of GPT-B; libm's `expf` is one call each).
+///
+/// Cody–Waite reduction `x = n·ln 2 + r` (`|r| ≤ ln 2 / 2`, `ln 2` split in two so `n·ln 2` is
+/// exact) and the Cephes library's degree-7 minimax polynomial for `e^r` (`expf.c`, relative
+/// error ≈ 1e-7 over the reduced range); `2^n` is written into the exponent bits. Inputs are
+/// clamped to `[−87.3, 88]` (results from ~1.2e-38 to ~1.7e38, never a subnormal or ∞); NaN stays
+/// NaN.
+#[inline(always)]
+fn exp_f32(x: f32) -> f32 {
+    // 1.5 · 2²³: adding and subtracting it rounds to the nearest integer in f32.
+    const ROUND: f32 = 12_582_912.0;
+    let x = x.clamp(-87.33, 88.0);
+    let n = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4; // 0.693359375 = 355/512 exactly
+    let p = 1.987_569_1e-4;
+    let p = p * r + 1.398_199_9e-3;
+    let p = p * r + 8.333_452e-3;
+    let p = p * r + 4.166_579_6e-2;
+    let p = p * r + 1.666_666_5e-1;
+    let p = p * r + 0.5; // Cephes: 5.0000001201e-1, which is 0.5 in f32
+    let e_r = p * r * r + r + 1.0;
+    e_r * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+/// `row[..limit]` ← softmax(`row[..limit]` · `scale`), `row[limit..]` ← 0 (the keys a query
+/// may not see under causal group attention).
+fn softmax_prefix(row: &mut [f32], limit: usize, scale: f32) {
+    let (seen, hidden) = row.split_at_mut(limit);
+    let max = seen.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) * scale;
+    for v in seen.iter_mut() {
+        *v = exp_f32(*v * scale - max);
+    }
+    let sum: f32 = seen.iter().sum();
+    for v in seen.iter_mut() {
+        *v /= sum;
+    }
+    hidden.fill(0.0);
+}
+
+/// Attention work (`queries × keys × sequences × heads`) from which a step's heads are split
+/// over the threads.
+const PARALLEL_ATTENTION_MIN: usize = 1 << 11;
+
 /// Rotates adjacent pairs `(x[2i], x[2i+1])` of one head by the slot's angles (RopeTable's rule).
 fn rotate(x: &mut [f32], cos: &[f32], sin: &[f32]) {
     for ((pair, c), s) in x.chunks_mut(2).zip(cos).zip(sin) {
@@ -329,54 +373,51 @@ impl CpuDecoder {
         {
             rms_norm(x, &block.attention_norm, c.norm_eps, h);
             block.wqkv.matmul(h, qkv, m);
-            // RoPE on q and k, then this step's keys and values into the cache.
-            for r in 0..rows {
-                for (j, (cos, sin)) in angles.iter().enumerate() {
-                    let row = &mut qkv[(r * len + j) * 3 * d..][..3 * d];
-                    for head in 0..heads {
-                        rotate(&mut row[head * hd..][..hd], cos, sin);
-                        rotate(&mut row[d + head * hd..][..hd], cos, sin);
-                        let at = ((r * heads + head) * cap + start + j) * hd;
-                        keys[at..at + hd].copy_from_slice(&row[d + head * hd..][..hd]);
-                        values[at..at + hd].copy_from_slice(&row[2 * d + head * hd..][..hd]);
-                    }
-                }
-            }
-            // softmax(q·Kᵀ/√d_h)·V per (sequence, head), over the filled prefix 0 … end only.
-            let (keys, values, qkv, limits) = (&*keys, &*values, &*qkv, &limits);
-            let attend = |rh: usize, out: &mut [f32]| {
+            // Per (sequence, head), one task: RoPE on the step's queries (into the task's scratch)
+            // and keys, the keys and values into that head's cache, then softmax(q·Kᵀ/√d_h)·V
+            // over the filled prefix 0 … end only.
+            let qkv = &*qkv;
+            let limits = &limits;
+            let angles = &angles;
+            let attend = |(q, scores): &mut (Vec<f32>, Vec<f32>),
+                          rh: usize,
+                          (k_head, v_head): (&mut [f32], &mut [f32]),
+                          out: &mut [f32]| {
                 let (r, head) = (rh / heads, rh % heads);
-                let mut q = vec![0.0f32; len * hd];
-                for j in 0..len {
-                    q[j * hd..][..hd]
-                        .copy_from_slice(&qkv[(r * len + j) * 3 * d + head * hd..][..hd]);
+                let q = sized(q, len * hd);
+                for (j, (cos, sin)) in angles.iter().enumerate() {
+                    let row = &qkv[(r * len + j) * 3 * d..][..3 * d];
+                    let slot = (start + j) * hd;
+                    q[j * hd..][..hd].copy_from_slice(&row[head * hd..][..hd]);
+                    rotate(&mut q[j * hd..][..hd], cos, sin);
+                    k_head[slot..slot + hd].copy_from_slice(&row[d + head * hd..][..hd]);
+                    rotate(&mut k_head[slot..slot + hd], cos, sin);
+                    v_head[slot..slot + hd].copy_from_slice(&row[2 * d + head * hd..][..hd]);
                 }
-                let base = rh * cap * hd;
-                let (k_seen, v_seen) =
-                    (&keys[base..base + end * hd], &values[base..base + end * hd]);
-                let mut scores = vec![0.0f32; len * end];
-                matmul::matmul_transposed(&q, k_seen, &mut scores, len, hd, end);
+                let (k_seen, v_seen) = (&k_head[..end * hd], &v_head[..end * hd]);
+                let scores = sized(scores, len * end);
+                matmul::matmul_transposed(q, k_seen, scores, len, hd, end);
                 for (row, &limit) in scores.chunks_mut(end).zip(limits.iter()) {
-                    let (seen, hidden) = row.split_at_mut(limit);
-                    let max = seen.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) * scale;
-                    let mut sum = 0.0f32;
-                    for v in seen.iter_mut() {
-                        *v = (*v * scale - max).exp();
-                        sum += *v;
-                    }
-                    for v in seen.iter_mut() {
-                        *v /= sum;
-                    }
-                    hidden.fill(0.0);
+                    softmax_prefix(row, limit, scale);
                 }
-                matmul::matmul_serial(&scores, v_seen, out, len, end, hd);
+                matmul::matmul_serial(scores, v_seen, out, len, end, hd);
             };
-            // Threads pay off once a step attends over enough (rows × keys); a 1× step's
-            // attention is cheaper than waking them.
-            if len * end * rows * heads >= 1 << 14 {
-                heads_out.par_chunks_mut(len * hd).enumerate().for_each(|(rh, o)| attend(rh, o));
+            // Inside the pool (see `step`), splitting over the heads costs a few microseconds:
+            // only the smallest steps (a 1× step early in the sequence) stay on one thread.
+            let (per_head, per_out) = (cap * hd, len * hd);
+            if len * end * rows * heads >= PARALLEL_ATTENTION_MIN {
+                keys.par_chunks_mut(per_head)
+                    .zip(values.par_chunks_mut(per_head))
+                    .zip(heads_out.par_chunks_mut(per_out))
+                    .enumerate()
+                    .for_each_init(Default::default, |s, (rh, (kv, o))| attend(s, rh, kv, o));
             } else {
-                heads_out.chunks_mut(len * hd).enumerate().for_each(|(rh, o)| attend(rh, o));
+                let mut s = Default::default();
+                keys.chunks_mut(per_head)
+                    .zip(values.chunks_mut(per_head))
+                    .zip(heads_out.chunks_mut(per_out))
+                    .enumerate()
+                    .for_each(|(rh, (kv, o))| attend(&mut s, rh, kv, o));
             }
             for r in 0..rows {
                 for head in 0..heads {
@@ -392,12 +433,12 @@ impl CpuDecoder {
             // SwiGLU: w2(silu(w1·h) ⊙ w3·h).
             rms_norm(x, &block.ffn_norm, c.norm_eps, h);
             block.w13.matmul(h, gate, m);
-            for (g, a) in gate.chunks(2 * hidden).zip(act.chunks_mut(hidden)) {
+            gate.par_chunks(2 * hidden).zip(act.par_chunks_mut(hidden)).for_each(|(g, a)| {
                 let (g1, g3) = g.split_at(hidden);
                 for ((a, &u), &v) in a.iter_mut().zip(g1).zip(g3) {
-                    *a = u / (1.0 + (-u).exp()) * v;
+                    *a = u / (1.0 + exp_f32(-u)) * v;
                 }
-            }
+            });
             block.w2.matmul(act, proj, m);
             x.iter_mut().zip(&*proj).for_each(|(a, b)| *a += b);
         }
@@ -439,7 +480,10 @@ impl StepModel for CpuDecoder {
         cache: &mut CpuCache,
         logits: &mut Vec<f32>,
     ) -> Result<(), SampleError> {
-        Ok(self.run(step, classes, tokens, cache, logits)?)
+        // The whole step runs on a thread of rayon's pool, so each parallel matmul, attention
+        // and SwiGLU splits its work with the other threads in place instead of handing it to
+        // the pool and sleeping until it is done (three thread switches per op otherwise).
+        Ok(rayon::scope(|_| self.run(step, classes, tokens, cache, logits))?)
     }
 
     fn truncate_batch(&self, cache: &mut CpuCache, rows: usize) {
@@ -450,5 +494,48 @@ impl StepModel for CpuDecoder {
             buf.truncate(rows * per);
         }
         cache.rows = Some(rows);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_f32_matches_f64_exp_to_a_few_ulps() {
+        // Every 1/1024 from −87 to 88 (the softmax and SiLU inputs go far below −87 only where
+        // the result is negligible next to the row's maximum, e^0 = 1).
+        let mut worst = 0.0f64;
+        for i in -87 * 1024..=88 * 1024 {
+            let x = i as f32 / 1024.0;
+            let exact = (x as f64).exp();
+            let rel = ((exp_f32(x) as f64 - exact) / exact).abs();
+            worst = worst.max(rel);
+        }
+        assert!(worst < 3e-7, "max relative error {worst:e}");
+        assert_eq!(exp_f32(0.0), 1.0);
+        // Clamped below: tiny and positive, never 0, a subnormal or NaN; NaN stays NaN.
+        for x in [-87.33f32, -100.0, -1e30, f32::NEG_INFINITY] {
+            let y = exp_f32(x);
+            assert!(y.is_normal() && y < 1.2e-38, "exp({x}) = {y}");
+        }
+        assert!(exp_f32(f32::NAN).is_nan());
+        assert!(exp_f32(1e30).is_finite());
+    }
+
+    #[test]
+    fn softmax_prefix_normalises_the_seen_keys_and_zeroes_the_rest() {
+        let mut row = [1.0f32, 2.0, 3.0, 50.0, f32::NAN];
+        softmax_prefix(&mut row, 3, 0.5);
+        let e = [0.5f64.exp(), 1.0f64.exp(), 1.5f64.exp()];
+        let total: f64 = e.iter().sum();
+        for (got, want) in row[..3].iter().zip(e.iter().map(|v| v / total)) {
+            assert!((*got as f64 - want).abs() < 1e-7, "{row:?}");
+        }
+        assert_eq!(&row[3..], &[0.0, 0.0]);
+        // A NaN among the seen keys (a read of the unfilled cache) poisons the whole row.
+        let mut poisoned = [1.0f32, f32::NAN, 0.0];
+        softmax_prefix(&mut poisoned, 3, 1.0);
+        assert!(poisoned.iter().all(|v| v.is_nan()));
     }
 }

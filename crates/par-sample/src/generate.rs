@@ -3,7 +3,9 @@
 use par_model::ForwardError;
 use par_order::Slot;
 
-use crate::{SampleConfig, SampleConfigError, Sampler, StepModel, guided_logits};
+use rayon::prelude::*;
+
+use crate::{SampleConfig, SampleConfigError, Sampler, StepModel, guide_into};
 
 /// Why sampling failed.
 #[derive(Debug, thiserror::Error)]
@@ -124,7 +126,7 @@ pub fn generate_streams<M: StepModel>(
     let mut cache = model.new_cache();
     let steps = schedule.steps();
     let num_steps = steps.len();
-    let (mut row, mut logits) = (Vec::new(), Vec::new());
+    let mut logits = Vec::new();
     for (index, step) in steps.into_iter().enumerate() {
         let guide = config.guided_at(index);
         if rows > batch_size && !guide {
@@ -148,26 +150,41 @@ pub fn generate_streams<M: StepModel>(
         model.step(&step, &class_ids, &tokens, &mut cache, &mut logits)?; // [rows, len, vocab]
         let len = step.slots.len();
         let vocab = model.config().vocab_size;
-        for (b, sample_tokens) in par_tokens.iter_mut().enumerate() {
-            for j in 0..len {
-                let at = |r: usize| &logits[(r * len + j) * vocab..(r * len + j + 1) * vocab];
-                // Guidance mixes the null row in: a non-finite logit there is refused as well.
-                row.clear();
-                if guide {
-                    row.extend(guided_logits(at(b), at(b + batch_size), config.cfg_scale));
-                } else {
-                    row.extend_from_slice(at(b));
-                }
-                let token =
-                    samplers[b].sample(&mut row).map_err(|e| SampleError::NonFiniteLogits {
-                        step: index + 1,
-                        steps: num_steps,
-                        sample: b,
-                        token: e.index,
-                        value: e.value,
-                    })?;
-                sample_tokens[step.slots.start + j] = token as u32;
-            }
+        // Each sample's numbers in token order from its own stream (as drawing token by token
+        // would take them), then the tokens picked in parallel: a 16× step picks 16 per sample.
+        let mut uniforms = Vec::with_capacity(batch_size * len);
+        for sampler in samplers.iter_mut() {
+            uniforms.extend((0..len).map(|_| sampler.next_uniform()));
+        }
+        let (logits, samplers) = (&logits, &samplers);
+        let picks: Vec<Result<usize, SampleError>> = (0..batch_size * len)
+            .into_par_iter()
+            .map_init(
+                || (Vec::new(), Vec::new()),
+                |(row, weights), t| {
+                    let (b, j) = (t / len, t % len);
+                    let at = |r: usize| &logits[(r * len + j) * vocab..(r * len + j + 1) * vocab];
+                    // Guidance mixes the null row in: a non-finite logit there is refused as well.
+                    if guide {
+                        guide_into(at(b), at(b + batch_size), config.cfg_scale, row);
+                    } else {
+                        row.clear();
+                        row.extend_from_slice(at(b));
+                    }
+                    samplers[b].pick(row, uniforms[t], weights).map_err(|e| {
+                        SampleError::NonFiniteLogits {
+                            step: index + 1,
+                            steps: num_steps,
+                            sample: b,
+                            token: e.index,
+                            value: e.value,
+                        }
+                    })
+                },
+            )
+            .collect();
+        for (t, pick) in picks.into_iter().enumerate() {
+            par_tokens[t / len][step.slots.start + t % len] = pick? as u32;
         }
     }
     let order = schedule.order();

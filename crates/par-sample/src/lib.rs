@@ -12,5 +12,5 @@ mod step_model;
 
 pub use config::{SampleConfig, SampleConfigError};
 pub use generate::{SampleError, generate, generate_streams};
-pub use logits::{NonFiniteLogit, Sampler, filter_top_k_top_p, guided_logits};
+pub use logits::{NonFiniteLogit, Sampler, filter_top_k_top_p, guide_into, guided_logits};
 pub use step_model::StepModel;

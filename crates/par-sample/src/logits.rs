@@ -11,8 +11,20 @@ use crate::SampleConfig;
 ///
 /// If the rows differ in length.
 pub fn guided_logits(cond: &[f32], uncond: &[f32], scale: f32) -> Vec<f32> {
+    let mut out = Vec::with_capacity(cond.len());
+    guide_into(cond, uncond, scale, &mut out);
+    out
+}
+
+/// [`guided_logits`] written into `out` (cleared first), for loops that reuse one buffer.
+///
+/// # Panics
+///
+/// If the rows differ in length.
+pub fn guide_into(cond: &[f32], uncond: &[f32], scale: f32, out: &mut Vec<f32>) {
     assert_eq!(cond.len(), uncond.len(), "guidance needs rows of equal length");
-    cond.iter().zip(uncond).map(|(&c, &u)| u + scale * (c - u)).collect()
+    out.clear();
+    out.extend(cond.iter().zip(uncond).map(|(&c, &u)| u + scale * (c - u)));
 }
 
 /// Top-k then top-p filtering in place, with the reference's semantics (spec §3.4): logits
@@ -107,16 +119,37 @@ impl Sampler {
     /// token can be told from such a row, and argmax or the cumulative draw would silently
     /// return token 0.
     pub fn sample(&mut self, row: &mut [f32]) -> Result<usize, NonFiniteLogit> {
-        if let Some(index) = row.iter().position(|x| !x.is_finite()) {
-            return Err(NonFiniteLogit { index, value: row[index] });
-        }
-        Ok(self.draw(row))
+        check_finite(row)?;
+        let uniform = self.next_uniform();
+        self.pick(row, uniform, &mut Vec::new())
     }
 
-    fn draw(&mut self, row: &mut [f32]) -> usize {
-        if self.greedy {
-            return argmax(row);
-        }
+    /// The uniform number in `[0, 1)` that the next draw uses, taken from this sampler's stream;
+    /// `None` when greedy (greedy decoding draws nothing). [`Sampler::sample`] is
+    /// `pick(row, next_uniform())`: a loop that takes each token's number in token order and then
+    /// picks the tokens in any order, or in parallel, draws exactly the same tokens.
+    pub fn next_uniform(&mut self) -> Option<f64> {
+        (!self.greedy).then(|| self.rng.random::<f64>())
+    }
+
+    /// The token `uniform` selects from a row of (guided) logits: divide by
+    /// `max(temperature, 1e-5)`, filter, softmax (in f64), and take the first token whose
+    /// cumulative probability exceeds `uniform`; argmax when greedy (`uniform` is then ignored).
+    /// The row is consumed as scratch space; `weights` is scratch for the softmax (any length).
+    ///
+    /// # Errors
+    ///
+    /// [`NonFiniteLogit`] if the row holds NaN or ±∞ (see [`Sampler::sample`]).
+    pub fn pick(
+        &self,
+        row: &mut [f32],
+        uniform: Option<f64>,
+        weights: &mut Vec<f64>,
+    ) -> Result<usize, NonFiniteLogit> {
+        check_finite(row)?;
+        let Some(uniform) = uniform.filter(|_| !self.greedy) else {
+            return Ok(argmax(row));
+        };
         let inv_t = 1.0 / self.temperature.max(1e-5);
         for x in row.iter_mut() {
             *x *= inv_t;
@@ -125,9 +158,10 @@ impl Sampler {
             filter_top_k_top_p(row, self.top_k, self.top_p);
         }
         let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-        let weights: Vec<f64> = row.iter().map(|&x| (x as f64 - max).exp()).collect();
+        weights.clear();
+        weights.extend(row.iter().map(|&x| (x as f64 - max).exp()));
         let total: f64 = weights.iter().sum();
-        let u: f64 = self.rng.random::<f64>() * total;
+        let u = uniform * total;
         let mut cumulative = 0.0;
         let mut last_nonzero = 0;
         for (i, w) in weights.iter().enumerate() {
@@ -135,11 +169,18 @@ impl Sampler {
                 last_nonzero = i;
                 cumulative += w;
                 if u < cumulative {
-                    return i;
+                    return Ok(i);
                 }
             }
         }
-        last_nonzero
+        Ok(last_nonzero)
+    }
+}
+
+fn check_finite(row: &[f32]) -> Result<(), NonFiniteLogit> {
+    match row.iter().position(|x| !x.is_finite()) {
+        Some(index) => Err(NonFiniteLogit { index, value: row[index] }),
+        None => Ok(()),
     }
 }
 
