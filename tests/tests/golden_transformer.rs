@@ -191,15 +191,21 @@ fn cpu_engine_steps_equal_the_model_for_every_variant() {
     use burn::nn::{Initializer, LinearConfig};
     use par_order::{Arrangement, GroupAttention, ScheduleVariant};
     let par = ScheduleVariant::par();
-    for variant in [
-        par,
-        ScheduleVariant { arrangement: Arrangement::Raster, ..par },
-        ScheduleVariant { group_attention: GroupAttention::Causal, ..par },
-        ScheduleVariant { sequential_start: false, ..par },
+    let causal = ScheduleVariant { group_attention: GroupAttention::Causal, ..par };
+    // At 16× the later steps' attention is large enough for the engine's one-task-per-(sequence,
+    // head) branch (`PARALLEL_ATTENTION_MIN`); at 4× it runs the heads one after another.
+    for (variant, parallel) in [
+        (par, 4),
+        (ScheduleVariant { arrangement: Arrangement::Raster, ..par }, 4),
+        (causal, 4),
+        (ScheduleVariant { sequential_start: false, ..par }, 4),
+        (par, 16),
+        (causal, 16),
     ] {
         let device = Device::flex();
         device.seed(3);
-        let config = Preset::GptTiny.config(8, 4).with_initializer_range(0.3).with_variant(variant);
+        let config =
+            Preset::GptTiny.config(8, parallel).with_initializer_range(0.3).with_variant(variant);
         let mut model = config.init(&device).unwrap();
         model.output = LinearConfig::new(config.d_model, config.vocab_size)
             .with_bias(false)
@@ -212,8 +218,30 @@ fn cpu_engine_steps_equal_the_model_for_every_variant() {
         let engine = stepped_logits(&CpuDecoder::new(&model), &classes, &par_tokens, batch);
         let diff = max_abs_diff(&burn, &engine);
         let scale = burn.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-        assert!(scale > 0.5 && diff <= 1e-4, "{variant:?}: max |Δ| = {diff} (scale {scale})");
+        assert!(
+            scale > 0.5 && diff <= 1e-4,
+            "{variant:?} at {parallel}×: max |Δ| = {diff} (scale {scale})"
+        );
     }
+}
+
+#[test]
+fn cpu_engine_empty_step_feeds_and_predicts_nothing() {
+    // `Step`'s fields are public: a caller-built step with no slots is a no-op, not a panic.
+    use par_order::Step;
+    let device = Device::flex();
+    let model = Preset::GptTiny.config(8, 4).init(&device).unwrap();
+    let engine = CpuDecoder::new(&model);
+    let mut cache = engine.new_cache();
+    let first = engine.schedule().steps()[0].clone();
+    let mut logits = vec![1.0f32; 3];
+    let empty = Step { kind: first.kind, slots: 0..0 };
+    engine.step(&empty, &[4, 10], &[], &mut cache, &mut logits).unwrap();
+    assert!(logits.is_empty());
+    assert_eq!(cache.len(), 0);
+    // The cache still takes the real first step afterwards.
+    engine.step(&first, &[4, 10], &[], &mut cache, &mut logits).unwrap();
+    assert_eq!(logits.len(), 2 * first.slots.len() * model.config().vocab_size);
 }
 
 #[test]

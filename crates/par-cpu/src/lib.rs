@@ -5,12 +5,18 @@
 //! a 16× parallel step). At so few rows a step is bound by reading the weights (1×) or by the
 //! matmul kernels (16×), not by the arithmetic of one op; Burn's CPU backends spend most of a
 //! step on per-op overhead and on packing the weights for every matmul. [`CpuDecoder`] keeps the
-//! weights in the layout the gemm crate streams best (`[d_input, d_output]` row-major), splits
-//! each matmul's columns over the cores, and fuses nothing but the obvious (the `w1 | w3`
-//! projections into one matmul). Everything else (RMSNorm, 2D RoPE with the reference's zero
-//! rows, softmax attention over the filled prefix of the cache, SwiGLU) is a few loops, written
-//! from the same spec sections as the Burn model and checked against it and against the golden
-//! fixtures.
+//! weights in the layout the gemm crate streams best (`[d_input, d_output]` row-major, in
+//! 64-column panels), splits each matmul's panels over the cores, and fuses nothing but the
+//! obvious (the `w1 | w3` projections into one matmul). A whole step runs on one of rayon's pool
+//! threads (`rayon::scope`), so each parallel op joins the other threads in place instead of
+//! being sent to the pool and waited on. Everything else is a few loops written from the same
+//! spec sections as the Burn model and checked against it and against the golden fixtures:
+//! RMSNorm; per (sequence, head), RoPE (2D with the reference's zero rows, or 3D for video) on
+//! its queries and keys, the cache write of its keys and values, and softmax attention over the
+//! filled prefix only (one task each when the step's attention is large enough to pay for the
+//! threads, one after another otherwise); SwiGLU split over the threads. Softmax and SiLU use a
+//! vectorisable f32 `exp` (Cephes polynomial, within 3e-7 relative of `f64::exp` on
+//! `[−87.33, 88]`, clamped outside).
 //!
 //! Ordering, slot layout and RoPE positions come from the model's own `par_order` schedule and
 //! [`par_model::RopeTable`] (2D, or 3D for video), never recomputed here; learned positions
@@ -150,7 +156,7 @@ fn rms_norm(x: &[f32], w: &[f32], eps: f64, out: &mut [f32]) {
 /// Cody–Waite reduction `x = n·ln 2 + r` (`|r| ≤ ln 2 / 2`, `ln 2` split in two so `n·ln 2` is
 /// exact) and the Cephes library's degree-7 minimax polynomial for `e^r` (`expf.c`, relative
 /// error ≈ 1e-7 over the reduced range); `2^n` is written into the exponent bits. Inputs are
-/// clamped to `[−87.3, 88]` (results from ~1.2e-38 to ~1.7e38, never a subnormal or ∞); NaN stays
+/// clamped to `[−87.33, 88]` (results from ~1.2e-38 to ~1.7e38, never a subnormal or ∞); NaN stays
 /// NaN.
 #[inline(always)]
 fn exp_f32(x: f32) -> f32 {
@@ -314,6 +320,11 @@ impl CpuDecoder {
         logits: &mut Vec<f32>,
     ) -> Result<(), ForwardError> {
         let (slots, token_slots) = self.check(step, classes, tokens, cache)?;
+        if slots.is_empty() {
+            // An empty step (a caller-built `Step` with `slots: s..s`) feeds and predicts nothing.
+            logits.clear();
+            return Ok(());
+        }
         let c = &self.config;
         let (d, heads, hd, hidden) = (c.d_model, c.n_heads, c.head_dim(), c.ffn_hidden());
         let (rows, len) = (classes.len(), slots.len());

@@ -134,7 +134,10 @@ impl Sampler {
 
     /// The token `uniform` selects from a row of (guided) logits: divide by
     /// `max(temperature, 1e-5)`, filter, softmax (in f64), and take the first token whose
-    /// cumulative probability exceeds `uniform`; argmax when greedy (`uniform` is then ignored).
+    /// cumulative probability exceeds `uniform`; argmax when greedy (`uniform` is then ignored)
+    /// or when `uniform` is `None`. `uniform` is expected in `[0, 1)` (what
+    /// [`Sampler::next_uniform`] returns); it is not checked: 1 or more, or NaN, picks the last
+    /// token with nonzero probability.
     /// The row is consumed as scratch space; `weights` is scratch for the softmax (any length).
     ///
     /// # Errors
