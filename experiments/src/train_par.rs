@@ -36,9 +36,9 @@ pub struct TrainParArgs {
     /// Model config as JSON (`ParTransformerConfig`), instead of the preset.
     #[arg(long)]
     pub model_config: Option<PathBuf>,
-    /// Parallel degree n (regions); 1 = LlamaGen.
-    #[arg(long, default_value_t = 4)]
-    pub parallel: usize,
+    /// Parallel degree n (regions); 1 = LlamaGen [default: 4, or the --model-config's].
+    #[arg(long)]
+    pub parallel: Option<usize>,
     /// Device indices for data parallelism, e.g. 0,1,2,3 (GPU ordinals) [default: 0].
     #[arg(long, value_delimiter = ',')]
     pub devices: Option<Vec<usize>>,
@@ -135,7 +135,16 @@ pub fn run_table(preset: Preset, args: &TrainParArgs, table: Table) -> anyhow::R
             par_app::check_positive(flag, v)?;
         }
     }
-    let out = OutputDir::check(&args.out, "--out")?;
+    let out = OutputDir::check(
+        &args.out,
+        "--out",
+        &[
+            ("--codes", Some(&args.codes)),
+            ("--val-codes", args.val_codes.as_deref()),
+            ("--config", args.config.as_deref()),
+            ("--model-config", args.model_config.as_deref()),
+        ],
+    )?;
     if args.resume && par_train::checkpoint::latest(&args.out).is_none() {
         return Err(anyhow::Error::from(TrainError::NothingToResume { path: args.out.clone() })
             .context("--resume"));
@@ -185,23 +194,44 @@ pub fn run_table(preset: Preset, args: &TrainParArgs, table: Table) -> anyhow::R
             CodeDataset { codes: vec![], labels: vec![], views: info.views, tokens: info.tokens() }
         }
     };
-    let mut model: ParTransformerConfig = match &args.model_config {
-        Some(p) => par_store::from_json_with_defaults(
-            &ParTransformerConfig::new(),
-            &std::fs::read_to_string(p)
+    // An explicit setting is used or refused, never replaced: the fields a --model-config
+    // writes out must agree with the codes and with --parallel; the preset's ImageNet sizes are
+    // taken from the codes.
+    let (mut model, explicit): (ParTransformerConfig, Vec<String>) = match &args.model_config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
                 .with_context(|| format!("reading {}", p.display()))
-                .input()?,
-        )
-        .with_context(|| format!("{}: not a model config", p.display()))
-        .input()?,
-        None => match table {
-            Table::Images => preset.config(info.grid[0], args.parallel),
-            Table::Video => preset.video_config(info.frames, info.grid[0], args.parallel),
+                .input()?;
+            let config = par_store::from_json_with_defaults(&ParTransformerConfig::new(), &text)
+                .with_context(|| format!("{}: not a model config", p.display()))
+                .input()?;
+            let mut config: ParTransformerConfig = config;
+            let keys = par_store::json_keys(&text);
+            if let Some(n) = args.parallel {
+                if keys.iter().any(|k| k == "parallel") && config.parallel != n {
+                    par_app::invalid!(
+                        "--parallel {n} disagrees with {}, which sets parallel = {}; drop one of them",
+                        p.display(),
+                        config.parallel
+                    );
+                }
+                config.parallel = n;
+            }
+            (config, keys)
         }
-        .with_attn_dropout(0.1)
-        .with_token_dropout(0.1)
-        .with_resid_dropout(0.1)
-        .with_ffn_dropout(0.1),
+        None => (
+            match table {
+                Table::Images => preset.config(info.grid[0], args.parallel.unwrap_or(4)),
+                Table::Video => {
+                    preset.video_config(info.frames, info.grid[0], args.parallel.unwrap_or(4))
+                }
+            }
+            .with_attn_dropout(0.1)
+            .with_token_dropout(0.1)
+            .with_resid_dropout(0.1)
+            .with_ffn_dropout(0.1),
+            Vec::new(),
+        ),
     };
     if (model.frames, model.grid_size) != (info.frames, info.grid[0])
         || info.grid[0] != info.grid[1]
@@ -216,11 +246,23 @@ pub fn run_table(preset: Preset, args: &TrainParArgs, table: Table) -> anyhow::R
             g = model.grid_size
         );
     }
-    if let Some(k) = info.codebook_size {
-        model.vocab_size = k;
-    }
-    if !info.classes.is_empty() {
-        model.num_classes = info.classes.len();
+    for (field, data) in [
+        ("vocab_size", info.codebook_size),
+        ("num_classes", Some(info.classes.len()).filter(|&c| c > 0)),
+    ] {
+        let Some(data) = data else { continue };
+        let value =
+            if field == "vocab_size" { &mut model.vocab_size } else { &mut model.num_classes };
+        if explicit.iter().any(|k| k == field) && *value != data {
+            par_app::invalid!(
+                "--model-config {} sets {field} = {}, but the codes in {} have {data} ({}); make them agree or leave {field} out to take the codes'",
+                args.model_config.as_ref().expect("explicit fields come from a file").display(),
+                value,
+                store.path().display(),
+                if field == "vocab_size" { "codebook entries" } else { "classes" }
+            );
+        }
+        *value = data;
     }
     let defaults = match table {
         Table::Images => ParTrainConfig::table5(preset),
@@ -261,6 +303,25 @@ pub fn run_table(preset: Preset, args: &TrainParArgs, table: Table) -> anyhow::R
         .iter()
         .map(|&i| DeviceArgs { device_index: Some(i), ..args.device.clone() }.device())
         .collect::<Result<Vec<_>, _>>()?;
+    // What the batch implies, before the data is batched: the host buffers of a batch, and per
+    // device the weights, gradients and AdamW moments (f32) and the activations kept for the
+    // backward pass (weighed on the CPU backends, where they live in host memory).
+    let tokens = info.tokens() as f64;
+    par_app::limits::check_memory(
+        "--batch-size",
+        &format!("a batch of {} sequences of {} tokens", cfg.batch_size, info.tokens()),
+        cfg.batch_size as f64 * tokens * 16.0,
+    )?;
+    let per_device = cfg.batch_size.div_ceil(devices.len());
+    par_app::limits::check_device_memory(
+        backend,
+        "--batch-size",
+        &format!(
+            "training {} parameters on {per_device} sequence(s) per device",
+            model.num_parameters()
+        ),
+        model.training_bytes(per_device) + 16.0 * model.num_parameters() as f64,
+    )?;
     eprintln!(
         "{:?} n = {}: {} parameters, {} steps/epoch × {} epochs, batch {} over {} device(s), lr {:.1e}, {:?}",
         preset,
@@ -284,8 +345,10 @@ pub fn run_table(preset: Preset, args: &TrainParArgs, table: Table) -> anyhow::R
                 e => named(e.into()),
             })?;
     monitor.bar().finish();
-    if table == Table::Video {
-        let path = args.out.join("sampling.json");
+    let already = matches!(trained, Trained::AlreadyFinished(_));
+    let path = args.out.join("sampling.json");
+    // A finished run resumed again changes nothing (unless it stopped before this file).
+    if table == Table::Video && !(already && path.is_file()) {
         par_store::write_atomic(
             &path,
             &serde_json::to_vec_pretty(&par_sample::SampleConfig::video_table6())?,
@@ -293,7 +356,7 @@ pub fn run_table(preset: Preset, args: &TrainParArgs, table: Table) -> anyhow::R
         .with_context(|| format!("writing {}", path.display()))?;
     }
     out.keep();
-    if matches!(trained, Trained::AlreadyFinished(_)) {
+    if already {
         eprintln!("the run in {} is already finished; nothing to do", args.out.display());
     }
     let report = trained.report();

@@ -187,6 +187,27 @@ fn demo_smoke_writes_every_artifact() {
 }
 
 #[test]
+fn a_diverged_demo_leaves_no_empty_stage_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let o = Command::new(env!("CARGO_BIN_EXE_demo"))
+        .args(["--smoke", "--lr", "1e30", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("diverged"), "{stderr}");
+    // The finished stages stay (the demo resumes from them); the PAR stage that never saved a
+    // checkpoint leaves no folder (was: an empty par/).
+    assert!(out.join("tokenizer/tokenizer.safetensors").is_file());
+    assert!(
+        !out.join("par").exists(),
+        "{:?}",
+        std::fs::read_dir(&out).unwrap().flatten().map(|e| e.file_name()).collect::<Vec<_>>()
+    );
+}
+
+#[test]
 fn bad_flags_are_refused_before_anything_is_written() {
     let dir = tempfile::tempdir().unwrap();
     for bad in [
@@ -252,7 +273,7 @@ fn train_par_refuses_bad_flags_and_bad_resumes() {
     )
     .unwrap();
     let out = dir.path().join("run");
-    let train = |extra: &[&str]| {
+    let train_with = |model: &std::path::Path, extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_train_par_l"))
             .args(["--codes", codes.to_str().unwrap(), "--out", out.to_str().unwrap()])
             .args(["--model-config", model.to_str().unwrap(), "--batch-size", "8"])
@@ -261,7 +282,42 @@ fn train_par_refuses_bad_flags_and_bad_resumes() {
             .output()
             .unwrap()
     };
+    let train = |extra: &[&str]| train_with(&model, extra);
     let stderr = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    // An explicit model config that disagrees with the codes is refused, naming both values
+    // (was: trained with the codes' 64 codes / 10 classes without a word); so is a --parallel
+    // that disagrees with the config's.
+    let text = std::fs::read_to_string(&model).unwrap();
+    for (field, value, data) in
+        [("vocab_size", 16, 64), ("num_classes", 5, 10), ("vocab_size", 128, 64)]
+    {
+        let bad = dir.path().join(format!("{field}{value}.json"));
+        std::fs::write(
+            &bad,
+            text.replace(&format!("\"{field}\": {data}"), &format!("\"{field}\": {value}")),
+        )
+        .unwrap();
+        let o = train_with(&bad, &[]);
+        assert_eq!(o.status.code(), Some(2), "{field} {value}: {}", stderr(&o));
+        for needle in [format!("{field} = {value}"), format!("have {data}")] {
+            assert!(stderr(&o).contains(&needle), "{field} {value}: {}", stderr(&o));
+        }
+        assert!(!out.exists());
+    }
+    let o = train(&["--parallel", "16"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--parallel 16") && stderr(&o).contains("parallel = 4"),
+        "{}",
+        stderr(&o)
+    );
+    // Fields the config leaves out are the codes' (the preset path's rule).
+    let partial = dir.path().join("partial.json");
+    std::fs::write(&partial, text.replace("\"vocab_size\": 64, \"num_classes\": 10, ", ""))
+        .unwrap();
+    let o = train_with(&partial, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::remove_dir_all(&out).unwrap();
     for (flag, value) in [
         ("--lr", "nan"),
         ("--lr", "-1"),

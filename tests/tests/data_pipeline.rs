@@ -163,10 +163,13 @@ fn tokenize_resumed_equals_uninterrupted() {
         source_images: 9,
         tokenizer: ckpt.clone(),
         tokenizer_fingerprint: 0, // filled in by the job
+        inputs: Default::default(),
+        source_listing: String::new(),
     };
     let source = Source::Folder(ImageFolder::scan(&root, false).unwrap());
     let a = dir.path().join("a");
-    let full = tokenize(&source, &model, &settings, &a, 3, true, &device, &Silent).unwrap();
+    let full =
+        tokenize(&source, &model, &settings, &a, 3, true, &device, &Silent).unwrap().into_report();
     assert_eq!((full.num_images, full.views, full.grid), (9, 10, [8, 8]));
 
     let b = dir.path().join("b");
@@ -179,6 +182,19 @@ fn tokenize_resumed_equals_uninterrupted() {
     let err =
         tokenize(&source, &model, &other, &b, 3, true, &device, &Silent).unwrap_err().to_string();
     assert!(err.contains("image_size = 16") && err.contains("delete"), "{err}");
+    // An image of a finished chunk edited since, at the same size: the resume names it instead
+    // of mixing codes of two versions of the set; restored, the job resumes.
+    let edited = &source_samples(&root)[1].0;
+    let original = std::fs::read(edited).unwrap();
+    let mut changed = original.clone();
+    let at = changed.len() - 20;
+    changed[at] ^= 1;
+    std::fs::write(edited, &changed).unwrap();
+    let err = tokenize(&source, &model, &settings, &b, 3, true, &device, &Silent).unwrap_err();
+    let name = edited.file_name().unwrap().to_str().unwrap();
+    assert!(matches!(err, TrainError::Config(_)), "{err}");
+    assert!(err.to_string().contains(name) && err.to_string().contains("changed since"), "{err}");
+    std::fs::write(edited, &original).unwrap();
     // A different batch size does not change the codes.
     tokenize(&source, &model, &settings, &b, 1, true, &device, &Silent).unwrap();
 
@@ -378,6 +394,8 @@ fn clip_tokenize_skips_a_corrupt_video_counts_it_and_resumes() {
         source_clips: 3,
         tokenizer: dir.path().join("tok.safetensors"),
         tokenizer_fingerprint: 0,
+        inputs: Default::default(),
+        source_listing: String::new(),
     };
     let a = dir.path().join("a");
     let report = tokenize_clips(
@@ -390,7 +408,8 @@ fn clip_tokenize_skips_a_corrupt_video_counts_it_and_resumes() {
         &device,
         &Silent,
     )
-    .unwrap();
+    .unwrap()
+    .into_report();
     assert_eq!((report.num_images, report.frames, report.grid, report.views), (2, 5, [4, 4], 1));
     assert_eq!(report.skipped.len(), 1, "{:?}", report.skipped);
     assert!(report.skipped[0].path.ends_with("v_Diving_g00_c01.avi"), "{:?}", report.skipped);
@@ -448,7 +467,7 @@ fn clip_tokenize_skips_a_corrupt_video_counts_it_and_resumes() {
         let resumed = match job(&StopAt(stop), 2) {
             Err(TrainError::Interrupted { step }) => {
                 assert_eq!(step, stop);
-                job(&Silent, 1).unwrap()
+                job(&Silent, 1).unwrap().into_report()
             }
             other => panic!("stop {stop}: {other:?}"),
         };

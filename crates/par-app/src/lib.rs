@@ -15,6 +15,7 @@
 //! - **Video outputs** ([`video_out`]): clips as looping GIFs and frame strips (PNG).
 #![warn(missing_docs)]
 
+pub mod limits;
 mod output;
 pub mod plot;
 pub mod progress;
@@ -23,7 +24,7 @@ pub mod video_out;
 use std::error::Error as StdError;
 use std::process::ExitCode;
 
-pub use output::{OutputDir, OutputFile};
+pub use output::{Inputs, OutputDir, OutputFile, discard_unstarted};
 pub use progress::{BarMonitor, bar, stop_flag};
 
 /// A user-supplied file or value that cannot be used (wrong dtype, shape, range): exit status 2.
@@ -82,6 +83,7 @@ fn is_invalid_input(cause: &(dyn StdError + 'static)) -> bool {
     cause.is::<InvalidInput>()
         || cause.is::<BadInput>()
         || cause.is::<par_order::OrderError>()
+        || cause.is::<par_store::InputChanged>()
         || cause.is::<par_device::DeviceError>()
         || cause.is::<par_model::ConfigError>()
         || cause.is::<par_tokenizer::TokenizerConfigError>()
@@ -110,10 +112,15 @@ fn is_invalid_input(cause: &(dyn StdError + 'static)) -> bool {
 /// The exit status of a failed command (module docs): 130 for an interruption with progress
 /// saved, 2 when the error lies in the user's input, 1 otherwise.
 pub fn exit_code(error: &anyhow::Error) -> u8 {
-    if error
-        .chain()
-        .any(|c| matches!(c.downcast_ref(), Some(par_train::TrainError::Interrupted { .. })))
-    {
+    if error.chain().any(|c| {
+        matches!(
+            c.downcast_ref(),
+            Some(
+                par_train::TrainError::Interrupted { .. }
+                    | par_train::TrainError::StoppedUnsaved { .. }
+            )
+        )
+    }) {
         return 130;
     }
     if error.chain().any(is_invalid_input) { 2 } else { 1 }

@@ -793,3 +793,354 @@ fn video_models_are_refused_by_the_image_sampler_and_generate_video_grids() {
     ]);
     refused(&o, 2, &["codes.npy", "expected shape"]);
 }
+
+// ---- 6. the input rules: bounded sizes, no aliasing, fingerprints, nothing left behind --------
+
+/// A gpt-tiny model and the 16-code tokenizer it fits (`par sample`'s inputs).
+fn sampler_pair(dir: &Path) -> (PathBuf, PathBuf) {
+    let tok = tokenizer(dir, "tok.safetensors", |_| {});
+    let model = dir.join("m.safetensors");
+    write_sampler_model(&model, 1.0);
+    (model, tok)
+}
+
+/// The n = 4 fixture cut to 16 codes, its output head scaled by `scale` (another model).
+fn write_sampler_model(path: &Path, scale: f32) {
+    let mut state = StateDict::read(&fixture("n4.pt")).unwrap();
+    for key in ["tok_embeddings.weight", "output.weight"] {
+        let w = state.tensors.get_mut(key).unwrap();
+        let cols = w.shape[1];
+        w.shape[0] = 16;
+        w.values.truncate(16 * cols);
+    }
+    state.tensors.get_mut("output.weight").unwrap().values.iter_mut().for_each(|v| *v *= scale);
+    state.store_json(CONFIG_METADATA_KEY, &Preset::GptTiny.config(4, 4).with_vocab_size(16));
+    state.write_safetensors(path).unwrap();
+}
+
+fn sample_args<'a>(model: &'a Path, tok: &'a Path, out: &'a Path) -> Vec<&'a str> {
+    vec!["sample", "--checkpoint", s(model), "--tokenizer", s(tok), "--out", s(out)]
+}
+
+/// Every file below `dir` with its bytes and modification time: "nothing changed".
+fn contents(dir: &Path) -> Vec<(PathBuf, Vec<u8>, std::time::SystemTime)> {
+    tree(dir)
+        .into_iter()
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let m = std::fs::metadata(&p).unwrap().modified().unwrap();
+            (p.clone(), std::fs::read(&p).unwrap(), m)
+        })
+        .collect()
+}
+
+#[test]
+fn huge_counts_and_sizes_are_refused_naming_the_flag_and_the_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (model, tok) = sampler_pair(d);
+    let out = d.join("s/pc");
+    let before = tree(d);
+    let base = sample_args(&model, &tok, &out);
+    // A count whose class list alone would not fit (was: capacity overflow, exit 101).
+    let o = par(&with(base.clone(), "--per-class", "18446744073709551615"));
+    refused(&o, 2, &["--per-class 18446744073709551615", "10000000 images"]);
+    // The same under a 4 GB address-space limit (was: allocation abort, exit 134).
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 4194304; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_par"))
+        .args(with(base.clone(), "--per-class", "4294967295"))
+        .output()
+        .unwrap();
+    refused(&o, 2, &["--per-class 4294967295"]);
+    // Sides of the .npz above the documented maximum (was: a 12 TB allocation, exit 134).
+    for size in ["1000000", "5000"] {
+        let args = with(with(base.clone(), "--per-class", "1"), "--npz-size", size);
+        let mut args = args;
+        args.push("--npz");
+        refused(&par(&args), 2, &["--npz-size", "maximum 4096"]);
+    }
+    // An .npz larger than the disk: refused with its size, before anything is sampled.
+    let mut args = with(with(base.clone(), "--per-class", "100000"), "--npz-size", "4096");
+    args.push("--npz");
+    refused(&par(&args), 2, &["--npz-size/--per-class", "samples.npz", "free on the disk"]);
+    // The entropy self-check: more dimensions than memory (was: a panic in faer, exit 101),
+    // and fewer samples than dimensions, known before anything is drawn.
+    let o = par(&["entropy", "--synthetic-gaussian", "--dim", "100000", "--samples", "10"]);
+    refused(&o, 2, &["--dim/--samples", "of memory"]);
+    let o = par(&["entropy", "--synthetic-gaussian", "--dim", "5000", "--samples", "10"]);
+    refused(&o, 2, &["10 sample(s) cannot estimate a 5000-dimensional covariance"]);
+    assert_eq!(tree(d), before, "nothing created");
+    // A size that fits is sampled, and the .npz's size is said.
+    let mut args = with(with(base, "--per-class", "1"), "--npz-size", "16");
+    args.push("--npz");
+    let o = par(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("samples.npz will hold 7.5 KiB"), "{}", stderr(&o));
+}
+
+#[test]
+fn outputs_never_alias_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (model, tok) = sampler_pair(d);
+    let (classes, codes) = classes4(d);
+    let ckpt = par_checkpoint(d, "n4.safetensors", |_| {});
+    std::os::unix::fs::symlink(&ckpt, d.join("link.safetensors")).unwrap();
+    std::fs::hard_link(&ckpt, d.join("hard.safetensors")).unwrap();
+    let before = contents(d);
+    // The checkpoint as the output, by name, through a symbolic link and a hard link (was:
+    // exit 0, the input overwritten).
+    for out in [ckpt.clone(), d.join("link.safetensors"), d.join("hard.safetensors")] {
+        let o = par(&["convert", "--checkpoint", s(&ckpt), "--out", s(&out)]);
+        refused(&o, 2, &["--out", "is the same file as --checkpoint"]);
+    }
+    // The tokens as the output of `par score` (was: exit 0, the tokens replaced by logits).
+    let score = |out: &Path| {
+        par(&[
+            "score",
+            "--checkpoint",
+            s(&ckpt),
+            "--classes",
+            s(&classes),
+            "--tokens",
+            s(&codes),
+            "--out",
+            s(out),
+        ])
+    };
+    refused(&score(&codes), 2, &["--out", "--tokens"]);
+    refused(&score(&classes), 2, &["--out", "--classes"]);
+    // Folders: the one holding the checkpoint, or a folder inside the images to tokenize.
+    refused(&par(&sample_args(&model, &tok, d)), 2, &["--out", "holds --checkpoint"]);
+    let images = d.join("images");
+    std::fs::create_dir_all(images.join("a")).unwrap();
+    let o = par(&[
+        "tokenize",
+        "--images",
+        s(&images),
+        "--tokenizer",
+        s(&tok),
+        "--out",
+        s(&images.join("codes")),
+    ]);
+    refused(&o, 2, &["--out", "lies inside --images"]);
+    std::fs::remove_dir_all(&images).unwrap();
+    assert_eq!(contents(d), before, "every input as it was");
+}
+
+#[test]
+fn a_sample_job_refuses_changed_inputs_and_a_finished_one_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (model, tok) = sampler_pair(d);
+    let out = d.join("s");
+    let args = with(with(sample_args(&model, &tok, &out), "--per-class", "2"), "--batch-size", "4");
+    let o = par(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let done = contents(&out);
+    // The same job again: exit 0, not a byte or a time stamp changed.
+    let o = par(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("already finished"), "{}", stderr(&o));
+    assert_eq!(contents(&out), done);
+    // A killed job (its last batch missing) whose checkpoint was then retrained in place: the
+    // resume is refused, naming the checkpoint (was: exit 0 with images of two models).
+    let images: Vec<PathBuf> = tree(&out.join("images"));
+    for p in &images[16..] {
+        std::fs::remove_file(p).unwrap();
+    }
+    let partial = contents(&out);
+    write_sampler_model(&model, 2.0);
+    refused(&par(&args), 2, &["--checkpoint", "changed since the job", "other content"]);
+    assert_eq!(contents(&out), partial, "nothing written");
+    // The original weights: the job finishes with the same bytes as the uninterrupted one.
+    write_sampler_model(&model, 1.0);
+    let o = par(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let same = |a: &[(PathBuf, Vec<u8>, std::time::SystemTime)],
+                b: &[(PathBuf, Vec<u8>, std::time::SystemTime)]| {
+        a.iter().map(|f| (&f.0, &f.1)).eq(b.iter().map(|f| (&f.0, &f.1)))
+    };
+    assert!(same(&contents(&out), &done));
+    // A damaged image (0 bytes) is said, by name, and made again.
+    std::fs::write(&images[5], b"").unwrap();
+    let o = par(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let name = images[5].file_name().unwrap().to_str().unwrap();
+    assert!(
+        stderr(&o).contains(name) && stderr(&o).contains("not a readable PNG"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(same(&contents(&out), &done));
+}
+
+#[test]
+fn failed_jobs_leave_nothing_and_finished_ones_rerun_as_no_ops() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tok = tokenizer(d, "tok.safetensors", |_| {});
+    // Sampling whose logits overflow (finite weights): exit 1, and no sample.json, no images/,
+    // no output folder (was: both left behind).
+    let mut state = StateDict::read(&overflowing(d)).unwrap();
+    for key in ["tok_embeddings.weight", "output.weight"] {
+        let w = state.tensors.get_mut(key).unwrap();
+        let cols = w.shape[1];
+        w.shape[0] = 16;
+        w.values.truncate(16 * cols);
+    }
+    state.store_json(CONFIG_METADATA_KEY, &Preset::GptTiny.config(4, 4).with_vocab_size(16));
+    let bad = d.join("bad.safetensors");
+    state.write_safetensors(&bad).unwrap();
+    let before = tree(d);
+    let out = d.join("samples/s");
+    let o = par(&with(sample_args(&bad, &tok, &out), "--per-class", "1"));
+    refused(&o, 1, &["non-finite logits"]);
+    assert_eq!(tree(d), before, "nothing left");
+    // A folder whose every image is unreadable: exit 2 and nothing left (was: exit 0 with an
+    // empty store), as every command treats zero usable inputs.
+    let images = d.join("images");
+    std::fs::create_dir_all(images.join("a")).unwrap();
+    for i in 0..2 {
+        std::fs::write(images.join(format!("a/{i}.png")), b"not an image").unwrap();
+    }
+    let codes = d.join("codes");
+    let tokenize = [
+        "tokenize",
+        "--images",
+        s(&images),
+        "--tokenizer",
+        s(&tok),
+        "--image-size",
+        "16",
+        "--out",
+        s(&codes),
+    ];
+    refused(&par(&tokenize), 2, &["none of the 2 inputs could be read", "nothing was written"]);
+    assert!(!codes.exists());
+    // Readable images: the job runs; the identical job again exits 0 and changes nothing (was:
+    // exit 2, "already holds a finished job").
+    for i in 0..2u32 {
+        image::GrayImage::from_fn(16, 16, |x, y| image::Luma([(x * y + 40 * i) as u8]))
+            .save(images.join(format!("a/{i}.png")))
+            .unwrap();
+    }
+    let o = par(&tokenize);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let finished = contents(&codes);
+    let o = par(&tokenize);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("already finished"), "{}", stderr(&o));
+    assert_eq!(contents(&codes), finished);
+    // Another image set into the finished store: refused, naming what differs.
+    image::GrayImage::new(16, 16).save(images.join("a/2.png")).unwrap();
+    refused(&par(&tokenize), 2, &["already holds a finished job", "source_"]);
+    assert_eq!(contents(&codes), finished);
+}
+
+#[test]
+fn a_tokenizer_run_without_held_out_images_reports_no_psnr() {
+    let dir = tempfile::tempdir().unwrap();
+    let fashion = repo().join("data/fashion-mnist");
+    let out = dir.path().join("run");
+    let mut args = tokenizer_train_args(s(&fashion), s(&out));
+    args = with(with(args, "--held-out", "0"), "--steps", "1");
+    let o = par(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no held-out images"), "{}", stderr(&o));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    // Was: PSNR 0.0 and MSE 0.0 for zero images.
+    assert_eq!(report["held_out"]["images"], 0);
+    assert!(report["held_out"]["psnr_db"].is_null(), "{}", report["held_out"]);
+    assert!(report["held_out"]["mse"].is_null(), "{}", report["held_out"]);
+}
+
+#[test]
+fn errors_name_the_flag_at_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A classifier whose features overflow on finite images: blamed on --classifier (was: "a
+    // non-finite input").
+    let mut state =
+        StateDict::read(&repo().join("data/classifier/fashion_cnn.safetensors")).unwrap();
+    for t in state.tensors.values_mut() {
+        t.values.iter_mut().for_each(|v| *v *= 1e30);
+    }
+    let classifier = d.join("huge.safetensors");
+    state.write_safetensors(&classifier).unwrap();
+    let pngs = d.join("pngs");
+    std::fs::create_dir_all(&pngs).unwrap();
+    for i in 0..5u32 {
+        image::GrayImage::from_fn(32, 32, |x, y| {
+            image::Luma([((x * 7 + y * 3 + i * 50) % 256) as u8])
+        })
+        .save(pngs.join(format!("{i:06}_class{:04}_seed0.png", i % 2)))
+        .unwrap();
+    }
+    let o = par(&[
+        "eval",
+        "--images",
+        s(&pngs),
+        "--reference",
+        s(&pngs),
+        "--classifier",
+        s(&classifier),
+    ]);
+    refused(&o, 2, &["--classifier", "huge.safetensors", "classifier's weights overflow"]);
+    // A diverging adversarial weight: the hint names --disc-weight (was: "lower --lr" only).
+    let fashion = repo().join("data/fashion-mnist");
+    let out = d.join("run");
+    let mut args = tokenizer_train_args(s(&fashion), s(&out));
+    args = with(with(with(args, "--disc-start", "0"), "--disc-weight", "1e38"), "--steps", "3");
+    args = with(with(args, "--disc-layers", "2"), "--disc-channels", "8");
+    refused(&par(&args), 1, &["--disc-weight (now 1e38", "diverged"]);
+}
+
+#[test]
+fn explicit_settings_are_used_or_refused_never_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (model, tok) = sampler_pair(d);
+    // A --model-config that writes out another parallel degree than the checkpoint's.
+    let config = d.join("n16.json");
+    std::fs::write(&config, serde_json::to_string(&Preset::GptTiny.config(4, 16)).unwrap())
+        .unwrap();
+    let ckpt = fixture("n4.pt");
+    let out = d.join("x.npy");
+    let o = par(&[
+        "generate",
+        "--checkpoint",
+        s(&ckpt),
+        "--model-config",
+        s(&config),
+        "--classes",
+        "1",
+        "--out",
+        s(&out),
+    ]);
+    refused(&o, 2, &["--model-config", "parallel = 16", "PAR-4×"]);
+    // Left out, the checkpoint's degree is taken.
+    let partial = d.join("partial.json");
+    let mut json = serde_json::to_value(Preset::GptTiny.config(4, 4)).unwrap();
+    json.as_object_mut().unwrap().remove("parallel");
+    std::fs::write(&partial, json.to_string()).unwrap();
+    let o = par(&[
+        "generate",
+        "--checkpoint",
+        s(&ckpt),
+        "--model-config",
+        s(&partial),
+        "--classes",
+        "1",
+        "--out",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // --grid and an --image-size that implies another grid.
+    let out = d.join("s");
+    let args = with(with(sample_args(&model, &tok, &out), "--grid", "8"), "--image-size", "16");
+    refused(&par(&with(args, "--classes", "1")), 2, &["--image-size 16", "--grid is 8"]);
+}

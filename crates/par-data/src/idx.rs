@@ -174,6 +174,19 @@ impl IdxImages {
         Ok((Self { rows: dims[1], cols: dims[2], pixels, labels }, labelled))
     }
 
+    /// The image and label files of `split` in `dir` (what [`IdxImages::open`] reads), e.g. to
+    /// fingerprint them.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Io`] naming a missing file.
+    pub fn files(dir: &Path, split: IdxSplit) -> Result<[PathBuf; 2], DataError> {
+        Ok([
+            find(dir, &format!("{}-images-idx3-ubyte", split.prefix()))?,
+            find(dir, &format!("{}-labels-idx1-ubyte", split.prefix()))?,
+        ])
+    }
+
     /// Reads `{split}-images-idx3-ubyte[.gz]` and `{split}-labels-idx1-ubyte[.gz]` from `dir`
     /// (the layout of MNIST, Fashion-MNIST and Debian's `dataset-fashion-mnist`).
     ///
@@ -182,8 +195,7 @@ impl IdxImages {
     /// [`DataError::Io`] for a missing file, [`DataError::Idx`] for a malformed one or when the
     /// image and label counts differ.
     pub fn open(dir: &Path, split: IdxSplit) -> Result<Self, DataError> {
-        let images = find(dir, &format!("{}-images-idx3-ubyte", split.prefix()))?;
-        let labels = find(dir, &format!("{}-labels-idx1-ubyte", split.prefix()))?;
+        let [images, labels] = Self::files(dir, split)?;
         let (dims, pixels) = parse_idx(&images, read_maybe_gz(&images)?, 3)?;
         let labels_v = read_idx_labels(&labels)?;
         if labels_v.len() != dims[0] {

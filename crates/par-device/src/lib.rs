@@ -87,6 +87,13 @@ impl Backend {
         Self::compiled().into_iter().next()
     }
 
+    /// Whether the backend's tensors live in host memory (the CPU backends), so that the size
+    /// checks weigh a job's activations against the machine's free memory; a GPU's own memory
+    /// cannot be read through Burn 0.22.
+    pub fn uses_host_memory(self) -> bool {
+        matches!(self, Backend::Flex | Backend::Ndarray | Backend::Host)
+    }
+
     /// Whether sampling on this backend uses the CPU decode engine instead of the Burn model.
     pub fn decodes_on_host(self) -> bool {
         self == Backend::Host

@@ -94,6 +94,11 @@ pub fn gaussian_self_check(
     if dim == 0 {
         return Err(EntropyError::Invalid("dimension must be at least 1".into()));
     }
+    // n samples, centred on their mean, span at most n − 1 dimensions: with n ≤ dim the sample
+    // covariance is singular, known before anything is drawn (a jitter makes it invertible).
+    if samples < 2 || (samples <= dim && options.jitter == 0.0) {
+        return Err(EntropyError::TooFewSamples { samples, dim });
+    }
     let mut normal = Normal::new(seed);
     let cov = random_covariance(dim, &mut normal);
     let data = draw(&cov, samples, &mut normal)?;
@@ -112,6 +117,20 @@ pub fn gaussian_self_check(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn too_few_samples_are_refused_before_anything_is_drawn() {
+        let o = EntropyOptions::default();
+        // 10 samples in 100,000 dimensions: refused at once (drawing would need 80 GB).
+        assert!(matches!(
+            gaussian_self_check(100_000, 10, 0, &o),
+            Err(EntropyError::TooFewSamples { samples: 10, dim: 100_000 })
+        ));
+        assert!(gaussian_self_check(8, 8, 0, &o).is_err());
+        assert!(gaussian_self_check(8, 9, 0, &o).is_ok());
+        let jitter = EntropyOptions { jitter: 1e-3, ..o };
+        assert!(gaussian_self_check(8, 4, 0, &jitter).is_ok());
+    }
 
     #[test]
     fn estimate_within_one_percent_of_the_analytic_entropy() {

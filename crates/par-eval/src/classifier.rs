@@ -190,10 +190,13 @@ pub fn train_classifier_with(
     let mut model = Classifier::new(classes, &ad);
     let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
     let plan = BatchPlan::new(train.len(), batch, seed);
-    let steps = epochs * train.len() / batch;
+    let steps = epochs.saturating_mul(train.len()) / batch;
     monitor.start(0, steps);
     let loss_fn = burn::nn::loss::CrossEntropyLossConfig::new().init(&ad);
     for step in 0..steps {
+        if monitor.should_stop(step) {
+            return Err(TrainError::StoppedUnsaved { step });
+        }
         let (idx, flips) = plan.batch(step, true);
         let s = train.size;
         let x = Tensor::<4>::from_data(

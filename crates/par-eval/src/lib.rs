@@ -28,6 +28,18 @@ pub enum EvalError {
     /// Sizes or counts that do not allow the measurement.
     #[error("{0}")]
     Invalid(String),
+    /// The classifier's features of finite images are not finite: its weights overflow.
+    #[error(
+        "the classifier's features of the {set} hold {value} (feature value {index}); the images are finite 8-bit pixels, so the classifier's weights overflow or are damaged"
+    )]
+    Classifier {
+        /// `images` or `reference`.
+        set: &'static str,
+        /// The first non-finite value.
+        value: f32,
+        /// Its index in the feature set.
+        index: usize,
+    },
 }
 
 /// The quality of one image set against a reference set.
@@ -84,6 +96,11 @@ pub fn evaluate(
         }
     }
     let (a, b) = (classifier.features(images, device), classifier.features(reference, device));
+    for (features, set) in [(&a, "images"), (&b, "reference")] {
+        if let Some(index) = features.iter().position(|v| !v.is_finite()) {
+            return Err(EvalError::Classifier { set, value: features[index], index });
+        }
+    }
     let dim = classifier::FEATURES;
     let fd_fmnist = metrics::frechet_distance(&a, &b, dim)?;
     let (precision, recall) = metrics::precision_recall(&b, &a, dim, K_NEAREST)?;

@@ -7,6 +7,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub mod fingerprint;
+
+pub use fingerprint::{FileFingerprint, InputChanged, InputFingerprints};
+
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
 /// reader never sees a half-written file and a failure leaves nothing behind (the temporary file
 /// is removed). Creates the parent directory.
@@ -45,6 +49,16 @@ pub fn from_json_with_defaults<T: serde::Serialize + serde::de::DeserializeOwned
         }
     }
     serde_json::from_value(merged)
+}
+
+/// The fields a JSON object sets explicitly (its top-level keys; none for other JSON), so that a
+/// command can tell a setting the user wrote from a default [`from_json_with_defaults`] filled
+/// in, and refuse, rather than replace, a written one that disagrees with the data.
+pub fn json_keys(text: &str) -> Vec<String> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(fields)) => fields.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Why a checkpoint could not be read, written or loaded into a model.

@@ -22,6 +22,7 @@ use par_data::{
     Augmentation, ClipSet, DataError, IdxImages, ImageFolder, PixelImage, VideoClip, augment,
     load_image,
 };
+use par_store::{FileFingerprint, InputFingerprints};
 use par_tokenizer::VqTokenizer;
 use par_tokenizer::video::VideoTokenizer;
 use rayon::prelude::*;
@@ -160,6 +161,16 @@ pub struct TokenizeSettings {
     /// filled in by [`tokenize`].
     #[serde(default)]
     pub tokenizer_fingerprint: u64,
+    /// Fingerprints of the job's input files that are not images of a folder (the tokenizer
+    /// checkpoint and config, the IDX files): a resumed or re-run job refuses a changed one.
+    /// The images of a folder are fingerprinted chunk by chunk as they are read.
+    #[serde(default)]
+    pub inputs: InputFingerprints,
+    /// XXH3 of the source's file list (every file's path and size; empty for sources without
+    /// files): a re-run of a finished job refuses files added, removed or resized since. Filled
+    /// in by the job.
+    #[serde(default)]
+    pub source_listing: String,
 }
 
 /// One skipped image.
@@ -192,6 +203,10 @@ pub struct TokenizeReport<S = TokenizeSettings> {
     pub classes: Vec<String>,
     /// Unreadable images or videos left out (warned and counted).
     pub skipped: Vec<Skipped>,
+    /// XXH3-128 of the content fingerprints of every source file read, in order (empty for
+    /// sources without files, e.g. IDX, whose files are in the settings' `inputs`).
+    #[serde(default)]
+    pub source_xxh3: String,
     /// Wall time of this process, seconds.
     pub seconds: f64,
     /// Images per second of this process.
@@ -200,6 +215,37 @@ pub struct TokenizeReport<S = TokenizeSettings> {
 
 fn one() -> usize {
     1
+}
+
+/// What a pre-tokenization call did.
+#[derive(Debug, Clone)]
+pub enum Tokenized<S = TokenizeSettings> {
+    /// The job ran (or finished after a resume): its report.
+    Done(TokenizeReport<S>),
+    /// The output folder already held this job, finished, with the same settings and inputs:
+    /// nothing was read or written; its report.
+    AlreadyFinished(TokenizeReport<S>),
+}
+
+impl<S> Tokenized<S> {
+    /// The job's report.
+    pub fn report(&self) -> &TokenizeReport<S> {
+        match self {
+            Tokenized::Done(r) | Tokenized::AlreadyFinished(r) => r,
+        }
+    }
+
+    /// The job's report, owned.
+    pub fn into_report(self) -> TokenizeReport<S> {
+        match self {
+            Tokenized::Done(r) | Tokenized::AlreadyFinished(r) => r,
+        }
+    }
+
+    /// Whether the job was finished before this call.
+    pub fn already_finished(&self) -> bool {
+        matches!(self, Tokenized::AlreadyFinished(_))
+    }
 }
 
 /// Settings of a clip pre-tokenization job (all must match to resume).
@@ -224,6 +270,43 @@ pub struct ClipTokenizeSettings {
     /// Fingerprint of the tokenizer's weights; filled in by [`tokenize_clips`].
     #[serde(default)]
     pub tokenizer_fingerprint: u64,
+    /// Fingerprints of the tokenizer checkpoint (and other input files besides the videos,
+    /// which are fingerprinted chunk by chunk as they are read).
+    #[serde(default)]
+    pub inputs: InputFingerprints,
+    /// XXH3 of the source's file list (every file's path and size; empty for sources without
+    /// files): a re-run of a finished job refuses files added, removed or resized since. Filled
+    /// in by the job.
+    #[serde(default)]
+    pub source_listing: String,
+}
+
+/// The settings of a job, as the resumable loop compares them.
+trait JobSettings: Serialize + serde::de::DeserializeOwned + Clone + PartialEq {
+    /// The fingerprints of the job's input files.
+    fn inputs(&self) -> &InputFingerprints;
+    /// These settings with the source's file-list fingerprint.
+    fn with_listing(&self, listing: String) -> Self;
+}
+
+impl JobSettings for TokenizeSettings {
+    fn inputs(&self) -> &InputFingerprints {
+        &self.inputs
+    }
+
+    fn with_listing(&self, listing: String) -> Self {
+        Self { source_listing: listing, ..self.clone() }
+    }
+}
+
+impl JobSettings for ClipTokenizeSettings {
+    fn inputs(&self) -> &InputFingerprints {
+        &self.inputs
+    }
+
+    fn with_listing(&self, listing: String) -> Self {
+        Self { source_listing: listing, ..self.clone() }
+    }
 }
 
 /// Where the clips come from.
@@ -248,12 +331,15 @@ const WORK_DIR: &str = ".tokenize";
 
 /// One job's inputs and tokenizer, as the resumable chunk loop sees them.
 trait Job: Sync {
-    type Settings: Serialize + serde::de::DeserializeOwned + Clone + PartialEq;
+    type Settings: JobSettings;
     /// Samples in the source.
     fn len(&self) -> usize;
     fn classes(&self) -> Vec<String>;
     /// The sample's file (or description), for warnings and the report.
     fn path_of(&self, i: usize) -> String;
+    /// The sample's own file, if it has one (images of a folder, videos): fingerprinted with
+    /// its chunk, so a resumed job refuses a changed file.
+    fn file_of(&self, i: usize) -> Option<&Path>;
     /// Sample `i`'s views (flat tensors) and label.
     fn load(&self, i: usize) -> Result<(Vec<Vec<f32>>, u32), DataError>;
     /// Codes of `views`, `batch` views per forward.
@@ -323,6 +409,13 @@ impl Job for ImageJob<'_> {
 
     fn path_of(&self, i: usize) -> String {
         self.source.path_of(i)
+    }
+
+    fn file_of(&self, i: usize) -> Option<&Path> {
+        match self.source {
+            Source::Folder(f) => Some(&f.samples[i].0),
+            Source::Idx { .. } => None,
+        }
     }
 
     fn load(&self, i: usize) -> Result<(Vec<Vec<f32>>, u32), DataError> {
@@ -417,6 +510,13 @@ impl Job for ClipJob<'_> {
         match self.source {
             ClipSource::Videos(set) => set.folder().samples[i].0.display().to_string(),
             ClipSource::Memory { name, .. } => format!("{name} clip {i}"),
+        }
+    }
+
+    fn file_of(&self, i: usize) -> Option<&Path> {
+        match self.source {
+            ClipSource::Videos(set) => Some(&set.folder().samples[i].0),
+            ClipSource::Memory { .. } => None,
         }
     }
 
@@ -516,7 +616,7 @@ pub fn tokenize(
     strict: bool,
     device: &Device,
     monitor: &dyn Monitor,
-) -> Result<TokenizeReport, TrainError> {
+) -> Result<Tokenized, TrainError> {
     let settings = &TokenizeSettings {
         tokenizer_fingerprint: weights_fingerprint(model)?,
         ..settings.clone()
@@ -558,7 +658,7 @@ pub fn tokenize_clips(
     strict: bool,
     device: &Device,
     monitor: &dyn Monitor,
-) -> Result<TokenizeReport<ClipTokenizeSettings>, TrainError> {
+) -> Result<Tokenized<ClipTokenizeSettings>, TrainError> {
     let settings = &ClipTokenizeSettings {
         tokenizer_fingerprint: weights_fingerprint(model)?,
         ..settings.clone()
@@ -627,7 +727,8 @@ fn run_job<J: Job>(
     strict: bool,
     device: &Device,
     monitor: &dyn Monitor,
-) -> Result<TokenizeReport<J::Settings>, TrainError> {
+) -> Result<Tokenized<J::Settings>, TrainError> {
+    let settings = &settings.with_listing(listing(job)?);
     let result = run_job_in(job, settings, chunk_size, out, batch_size, strict, device, monitor);
     if result.is_err() && !has_chunks(out) {
         let _ = std::fs::remove_dir_all(out.join(WORK_DIR));
@@ -635,11 +736,60 @@ fn run_job<J: Job>(
     result
 }
 
+/// XXH3-64 of the source's file list (each file's path and size, in order), hex; empty for a
+/// source without files.
+fn listing<J: Job>(job: &J) -> Result<String, TrainError> {
+    if job.len() == 0 || job.file_of(0).is_none() {
+        return Ok(String::new());
+    }
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for i in 0..job.len() {
+        let path = job.file_of(i).expect("a source with files has one for every sample");
+        // A missing file is the job's to skip or refuse; it lists with size 0.
+        let size = std::fs::metadata(path).map_or(0, |m| m.len());
+        h.update(path.as_os_str().as_encoded_bytes());
+        h.update(&[0]);
+        h.update(&size.to_le_bytes());
+    }
+    Ok(format!("{:016x}", h.digest()))
+}
+
 /// Whether an unfinished job in `out` has finished at least one chunk.
 fn has_chunks(out: &Path) -> bool {
     std::fs::read_dir(out.join(WORK_DIR)).is_ok_and(|entries| {
         entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with("chunk-"))
     })
+}
+
+/// The fingerprints of the files of samples `range` (those that have a file and can be read),
+/// read in parallel.
+fn chunk_inputs<J: Job>(job: &J, range: std::ops::Range<usize>) -> Vec<FileFingerprint> {
+    range
+        .into_par_iter()
+        .filter_map(|i| job.file_of(i).and_then(|p| FileFingerprint::of(p).ok()))
+        .collect()
+}
+
+/// Checks a finished chunk's files against the fingerprints it was made with.
+fn verify_chunk(recorded: &[FileFingerprint], out: &Path) -> Result<(), TrainError> {
+    let changed = recorded
+        .par_iter()
+        .find_any(|f| FileFingerprint::of(&f.path).map_or(true, |now| !now.same_content(f)));
+    match changed {
+        None => Ok(()),
+        Some(f) => Err(TrainError::Config(format!(
+            "{} changed since it was tokenized into {} (it is gone, or its content differs from the {} bytes read then); give the original files, or delete {} to start afresh",
+            f.path.display(),
+            out.display(),
+            f.bytes,
+            out.join(WORK_DIR).display()
+        ))),
+    }
+}
+
+/// The refusal of a job whose inputs differ from the job in `out`.
+fn other_inputs(e: par_store::InputChanged) -> TrainError {
+    TrainError::Config(e.to_string())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -652,7 +802,7 @@ fn run_job_in<J: Job>(
     strict: bool,
     device: &Device,
     monitor: &dyn Monitor,
-) -> Result<TokenizeReport<J::Settings>, TrainError> {
+) -> Result<Tokenized<J::Settings>, TrainError> {
     for (field, value) in [("chunk_size", chunk_size), ("batch_size", batch_size)] {
         if value == 0 {
             return Err(TrainError::Setting { field, reason: "must be at least 1, got 0".into() });
@@ -663,16 +813,27 @@ fn run_job_in<J: Job>(
     }
     let report_path = out.join(par_data::REPORT_FILE);
     if report_path.is_file() {
-        return Err(TrainError::Config(format!(
-            "{} already holds a finished job ({}); choose another output folder",
-            out.display(),
-            report_path.display()
-        )));
+        // A finished job: the same one again is nothing to do; another is refused.
+        let done: TokenizeReport<J::Settings> = read_json(&report_path)?;
+        done.settings.inputs().check_unchanged(settings.inputs(), out).map_err(other_inputs)?;
+        par_train::checkpoint::same_settings(out, "", &done.settings, settings).map_err(|e| {
+            match e {
+                TrainError::ResumeMismatch { field, checkpoint, now, .. } => {
+                    TrainError::Config(format!(
+                        "{} already holds a finished job made with {field} = {checkpoint} (this job: {now}); choose another output folder",
+                        out.display()
+                    ))
+                }
+                other => other,
+            }
+        })?;
+        return Ok(Tokenized::AlreadyFinished(done));
     }
     let work = out.join(WORK_DIR);
     let manifest = work.join("manifest.json");
     if manifest.is_file() && has_chunks(out) {
         let previous: J::Settings = read_json(&manifest)?;
+        previous.inputs().check_unchanged(settings.inputs(), out).map_err(other_inputs)?;
         par_train::checkpoint::same_settings(&work, "", &previous, settings).map_err(|e| match e {
             TrainError::ResumeMismatch { field, checkpoint, now, .. } => TrainError::Config(format!(
                 "{} holds an unfinished job made with {field} = {checkpoint} (this job: {now}); run it again with its settings to finish it, or delete {} to start afresh",
@@ -709,15 +870,20 @@ fn run_job_in<J: Job>(
     let t0 = std::time::Instant::now();
     let (mut written, mut encoded_here) = (0usize, 0usize);
     let mut skipped: Vec<Skipped> = Vec::new();
+    let mut source_digest = xxhash_rust::xxh3::Xxh3::new();
     for c in 0..chunks {
-        let range = c * chunk_size..((c + 1) * chunk_size).min(n);
+        let range = c * chunk_size..((c + 1).saturating_mul(chunk_size)).min(n);
         let file = chunk_file(out, c);
         if file.is_file() {
             let r = CompactReader::open(&file).map_err(data_err)?;
+            let meta = &r.header().meta;
+            let recorded: Vec<FileFingerprint> =
+                serde_json::from_value(meta["inputs"].clone()).unwrap_or_default();
+            verify_chunk(&recorded, out)?;
+            recorded.iter().for_each(|f| source_digest.update(f.xxh3.as_bytes()));
             written += r.header().num_images;
             skipped.extend(
-                serde_json::from_value::<Vec<Skipped>>(r.header().meta["skipped"].clone())
-                    .unwrap_or_default(),
+                serde_json::from_value::<Vec<Skipped>>(meta["skipped"].clone()).unwrap_or_default(),
             );
             monitor.update(range.end, "");
             continue;
@@ -726,6 +892,7 @@ fn run_job_in<J: Job>(
             return Err(TrainError::Interrupted { step: c });
         }
         let loaded: Vec<Loaded> = range.clone().into_par_iter().map(|i| (i, job.load(i))).collect();
+        let inputs = chunk_inputs(job, range.clone());
         let mut kept_views = Vec::new();
         let mut labels = Vec::new();
         let mut new_skips = Vec::new();
@@ -748,9 +915,12 @@ fn run_job_in<J: Job>(
                 Err(e) => return Err(data_err(e)),
             }
         }
-        let codes = job.encode(&kept_views, batch_size * views, device)?;
-        // The chunk's unreadable inputs travel with it, so a resumed job reports each once.
-        let chunk_header = header(labels.len(), serde_json::json!({ "skipped": new_skips }));
+        let codes = job.encode(&kept_views, batch_size.saturating_mul(views), device)?;
+        // The chunk's unreadable inputs travel with it, so a resumed job reports each once; its
+        // files' fingerprints too, so a resumed job refuses a file changed since.
+        inputs.iter().for_each(|f| source_digest.update(f.xxh3.as_bytes()));
+        let chunk_header =
+            header(labels.len(), serde_json::json!({ "skipped": new_skips, "inputs": inputs }));
         if let Some(dirs) = &dirs {
             for (k, l) in labels.iter().enumerate() {
                 dirs.write(written + k, &codes[k * per..(k + 1) * per], views, *l)
@@ -763,6 +933,17 @@ fn run_job_in<J: Job>(
         skipped.extend(new_skips);
         encoded_here += range.len();
         monitor.update(range.end, "");
+    }
+    if written == 0 {
+        // Nothing usable: the job fails as a whole and leaves nothing (the same rule in every
+        // command), instead of an empty store that a corrected rerun would have to clear.
+        // (No LlamaGen file was written: they are written per image read.)
+        let _ = std::fs::remove_dir_all(&work);
+        let first = skipped.first().map_or(String::new(), |s| format!(" (first: {})", s.reason));
+        return Err(TrainError::Config(format!(
+            "{}: none of the {n} inputs could be read{first}; nothing was written",
+            job.source()
+        )));
     }
     if compact_out {
         // Streamed chunk by chunk: labels first (small), then each chunk's codes.
@@ -794,10 +975,11 @@ fn run_job_in<J: Job>(
         codebook_size,
         classes,
         skipped,
+        source_xxh3: format!("{:032x}", source_digest.digest128()),
         seconds,
         images_per_second: if seconds > 0.0 { encoded_here as f64 / seconds } else { 0.0 },
     };
     write_json(&report_path, &report)?;
     std::fs::remove_dir_all(&work).map_err(|e| TrainError::io(&work, e))?;
-    Ok(report)
+    Ok(Tokenized::Done(report))
 }

@@ -224,4 +224,40 @@ impl VqTokenizerConfig {
     pub fn downsample_factor(&self) -> usize {
         1 << (self.channel_mult.len().saturating_sub(1))
     }
+
+    /// An estimate of the f32 memory that a training step on `images` images of `side × side`
+    /// pixels keeps for the backward pass: every level's residual blocks (six activations each,
+    /// two per convolution and norm) in the encoder and the decoder. In `f64`, as
+    /// [`VqTokenizerConfig::activation_bytes`].
+    pub fn training_bytes(&self, images: usize, side: usize) -> f64 {
+        let per_image: f64 = self
+            .channel_mult
+            .iter()
+            .enumerate()
+            .map(|(level, m)| {
+                let s = side as f64 / f64::from(1u32 << level.min(31));
+                (m * self.base_channels) as f64 * s * s
+            })
+            .sum();
+        let tensors = 2.0 * (6.0 * self.num_res_blocks as f64 + 4.0);
+        4.0 * images as f64 * per_image * tensors
+    }
+
+    /// An upper estimate of the f32 memory that encoding or decoding `images` images of
+    /// `side × side` pixels at once needs: four live activations (a residual block's input,
+    /// output and normalised copies) of the largest level, `channels_l · (side / 2^l)²` per
+    /// image. In `f64`, so that absurd sizes give a huge number instead of wrapping; used to
+    /// refuse an image size or batch the machine cannot hold before anything is allocated.
+    pub fn activation_bytes(&self, images: usize, side: usize) -> f64 {
+        let largest = self
+            .channel_mult
+            .iter()
+            .enumerate()
+            .map(|(level, m)| {
+                let s = side as f64 / f64::from(1u32 << level.min(31));
+                (m * self.base_channels) as f64 * s * s
+            })
+            .fold(self.image_channels as f64 * (side as f64).powi(2), f64::max);
+        4.0 * 4.0 * images as f64 * largest
+    }
 }

@@ -221,12 +221,15 @@ pub fn finite_weights(
     }
 }
 
-/// After a failed run: if no checkpoint was written, removes the `config.json` the run wrote, so
-/// a run that never got anywhere leaves nothing behind (the caller removes the folder if it made
-/// it).
-pub fn discard_unstarted(run: &Path) {
+/// After a failed run: if no checkpoint was written, removes the `config.json` the run wrote and,
+/// when this run `created` the folder, the folder itself once empty, so a run that never got
+/// anywhere leaves nothing behind (a stage folder of a larger job included).
+pub fn discard_unstarted(run: &Path, created: bool) {
     if latest(run).is_none() {
         let _ = std::fs::remove_file(run.join("config.json"));
+        if created {
+            let _ = std::fs::remove_dir(run);
+        }
     }
 }
 

@@ -113,6 +113,15 @@ pub enum TrainError {
         /// Steps done.
         step: usize,
     },
+    /// Stopped on request (Ctrl-C) by a short job that keeps no checkpoint (e.g. the
+    /// classifier's training): nothing was saved.
+    #[error(
+        "interrupted at step {step}; this job keeps no checkpoint, so nothing was saved: run it again"
+    )]
+    StoppedUnsaved {
+        /// Steps done.
+        step: usize,
+    },
 }
 
 impl TrainError {

@@ -123,12 +123,13 @@ pub struct VideoStepLog {
 pub struct VideoHeldOut {
     /// Clips evaluated.
     pub clips: usize,
-    /// Mean PSNR (dB, 8-bit, peak 255) over every frame of every clip.
-    pub psnr_db: f64,
-    /// Mean PSNR (dB) of frame `t` over the clips, `t = 0 … T − 1`.
+    /// Mean PSNR (dB, 8-bit, peak 255) over every frame of every clip; `None` (JSON `null`)
+    /// with no held-out clips.
+    pub psnr_db: Option<f64>,
+    /// Mean PSNR (dB) of frame `t` over the clips, `t = 0 … T − 1` (empty with no clips).
     pub per_frame_psnr_db: Vec<f64>,
-    /// Mean squared error on `[−1, 1]`.
-    pub mse: f64,
+    /// Mean squared error on `[−1, 1]`; `None` with no held-out clips.
+    pub mse: Option<f64>,
     /// Distinct codes used by the held-out clips.
     pub codes_used: usize,
     /// `codes_used / codebook_size`.
@@ -419,15 +420,17 @@ pub fn evaluate_clips(
             recons.push(clip);
         }
     }
-    let n = clips.len().max(1) as f64;
-    let per_frame: Vec<f64> = per_frame.iter().map(|p| p / n).collect();
+    let n = clips.len() as f64;
+    let per_frame: Vec<f64> =
+        if clips.is_empty() { Vec::new() } else { per_frame.iter().map(|p| p / n).collect() };
     let codes_used = used.iter().filter(|&&u| u).count();
     Ok((
         VideoHeldOut {
             clips: clips.len(),
-            psnr_db: per_frame.iter().sum::<f64>() / per_frame.len().max(1) as f64,
+            psnr_db: (!per_frame.is_empty())
+                .then(|| per_frame.iter().sum::<f64>() / per_frame.len() as f64),
             per_frame_psnr_db: per_frame,
-            mse: mse / n,
+            mse: (n > 0.0).then(|| mse / n),
             codes_used,
             codebook_usage: codes_used as f64 / codebook.max(1) as f64,
         },
@@ -516,9 +519,10 @@ pub fn train_video_tokenizer(
     resume: bool,
     monitor: Arc<dyn Monitor>,
 ) -> Result<Trained<VideoTokenizerReport>, TrainError> {
+    let created = !run.exists();
     let result = train_in(run, tokenizer, cfg, train, held_out, device, resume, monitor);
     if result.is_err() {
-        checkpoint::discard_unstarted(run);
+        checkpoint::discard_unstarted(run, created);
         if matches!(result, Err(TrainError::Failed { .. })) {
             learner::remove_pending(run);
         }

@@ -90,6 +90,23 @@ struct Args {
     device: DeviceArgs,
 }
 
+/// Checks `--per-class` for a job that samples `per_class` images of each of 10 classes and holds
+/// them in memory (`bytes_each`): at most [`par_app::limits::MAX_IMAGES`] in all, and in memory.
+fn check_per_class(per_class: usize, bytes_each: f64) -> anyhow::Result<()> {
+    par_app::limits::check_at_most(
+        "per-class",
+        per_class,
+        par_app::limits::MAX_IMAGES / 10,
+        "10 classes, and at most 10,000,000 images per job",
+    )?;
+    par_app::limits::check_memory(
+        "--per-class",
+        &format!("{} samples held for scoring", 10 * per_class),
+        10.0 * per_class as f64 * bytes_each,
+    )?;
+    Ok(())
+}
+
 /// The demo settings the ablation reuses (a subset of the demo's `config.json`).
 #[derive(Debug, Clone, Deserialize)]
 struct DemoSettings {
@@ -121,6 +138,10 @@ struct AblationConfig {
     workers: usize,
     seed: u64,
     device: DeviceArgs,
+    /// Fingerprints of the demo files the ablation reads (its config, codes, tokenizer, model
+    /// and test images): a resumed ablation refuses a demo changed since (par_store::fingerprint).
+    #[serde(default)]
+    inputs: par_store::InputFingerprints,
 }
 
 /// One row of the table.
@@ -147,7 +168,16 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
 }
 
 fn main() -> std::process::ExitCode {
-    par_app::finish(run(Args::parse()))
+    let args = Args::parse();
+    // A run that fails before any stage got anywhere leaves nothing it created (a record of an
+    // earlier run is left alone).
+    let (out, created) = (args.out.clone(), !args.out.exists());
+    let fresh = !out.join("config.json").exists();
+    let result = run(args);
+    if result.is_err() && fresh {
+        par_app::discard_unstarted(&out, "config.json", created);
+    }
+    par_app::finish(result)
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
@@ -208,13 +238,32 @@ fn run(args: Args) -> anyhow::Result<()> {
         variants: chosen.clone(),
         model: demo.model.clone(),
         par_train: par_train.clone(),
-        per_class: args.per_class.unwrap_or(if smoke { 2 } else { demo.per_class }),
+        per_class: {
+            let per_class = args.per_class.unwrap_or(if smoke { 2 } else { demo.per_class });
+            check_per_class(per_class, 32.0 * 32.0 * 8.0)?;
+            per_class
+        },
         cfg_scale: demo.cfg_scale,
         temperature: demo.temperature,
         top_k: demo.top_k,
         workers: args.workers.unwrap_or(demo.workers),
         seed: demo.seed,
         device: args.device.clone(),
+        inputs: {
+            let [test_images, test_labels] =
+                par_data::IdxImages::files(&demo.data, par_data::IdxSplit::Test).input()?;
+            let model = from.join("par/model.safetensors");
+            par_store::InputFingerprints::of([
+                ("--from config.json", Some(demo_config.as_path())),
+                ("--from codes", Some(from.join("codes/codes.parc").as_path())),
+                ("--from validation codes", Some(from.join("codes_val/codes.parc").as_path())),
+                ("--from tokenizer", Some(tok_path.as_path())),
+                ("--from model", model.is_file().then_some(model.as_path())),
+                ("the demo's test images", Some(test_images.as_path())),
+                ("the demo's test labels", Some(test_labels.as_path())),
+            ])
+            .input()?
+        },
     };
     if config.workers == 0 || config.workers > par_train.batch_size {
         par_app::invalid!(
@@ -229,7 +278,11 @@ fn run(args: Args) -> anyhow::Result<()> {
 
     // ---- the run folder: refused when it holds another ablation, resumed with --resume
     let out = &args.out;
-    let output = OutputDir::check(out, "--out")?;
+    let output = OutputDir::check(
+        out,
+        "--out",
+        &[("--from", Some(from.as_path())), ("the demo's --data", Some(demo.data.as_path()))],
+    )?;
     let config_path = out.join("config.json");
     match (config_path.is_file(), args.resume) {
         (false, true) => {
@@ -244,9 +297,20 @@ fn run(args: Args) -> anyhow::Result<()> {
         ),
         (true, true) => {
             let previous: AblationConfig = read_json(&config_path).input()?;
+            previous.inputs.check_unchanged(&config.inputs, out).input()?;
             let flags = par_app::long_flags::<Args>();
             par_train::checkpoint::same_settings(out, "", &previous, &config)
                 .map_err(|e| par_app::name_flag(e.into(), &flags))?;
+            if out.join("ablation.json").is_file() {
+                // Finished with these settings and inputs: nothing is re-sampled or rewritten.
+                output.keep();
+                eprintln!(
+                    "the ablation in {} is already finished ({}); nothing to do",
+                    out.display(),
+                    out.join("ablation.md").display()
+                );
+                return Ok(());
+            }
         }
         (false, false) => {}
     }

@@ -79,7 +79,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    let out = par_app::OutputDir::check(&args.out, "--out")?;
+    let out = par_app::OutputDir::check(&args.out, "--out", &[])?;
     par_app::check_positive("repeats", args.repeats)?;
     par_app::check_float("cfg-scale", args.cfg_scale as f64, Some(0.0), None)?;
     let (preset, grid, batches, repeats) = if args.smoke {

@@ -66,7 +66,15 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    let out = par_app::OutputDir::check(&args.out, "--out")?;
+    let out = par_app::OutputDir::check(&args.out, "--out", &[])?;
+    par_app::check_positive("batch", args.batch)?;
+    par_app::limits::check_repeats("repeats", args.repeats)?;
+    // The largest grid below has 5·16² tokens per code grid (i64 on the host, then the device).
+    par_app::limits::check_memory(
+        "--batch",
+        &format!("a batch of {} code grids of 1,280 tokens", args.batch),
+        args.batch as f64 * 1280.0 * 8.0 * 3.0,
+    )?;
     let device = args.device.device()?;
     let backend = args.device.backend()?;
     let mut rows = Vec::new();

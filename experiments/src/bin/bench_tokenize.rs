@@ -76,7 +76,30 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    let out = par_app::OutputDir::check(&args.out, "--out")?;
+    let out = par_app::OutputDir::check(&args.out, "--out", &[("--idx", args.idx.as_deref())])?;
+    par_app::check_positive("small-batch", args.small_batch)?;
+    par_app::check_positive("vq16-batch", args.vq16_batch)?;
+    par_app::limits::check_repeats("repeats", args.repeats)?;
+    let backend_now = args.device.backend()?;
+    for (flag, batch, config, side) in [
+        ("--small-batch", args.small_batch, args.small.config(), 32),
+        ("--vq16-batch", args.vq16_batch, TokenizerPreset::Vq16.config(), 256),
+    ] {
+        if flag == "--vq16-batch" && args.skip_vq16 {
+            continue;
+        }
+        par_app::limits::check_memory(
+            flag,
+            &format!("a batch of {batch} images of {side} px"),
+            batch as f64 * (config.image_channels * side * side) as f64 * 4.0,
+        )?;
+        par_app::limits::check_device_memory(
+            backend_now,
+            flag,
+            &format!("encoding {batch} images of {side} px at once"),
+            config.activation_bytes(batch, side),
+        )?;
+    }
     let device = args.device.device()?;
     let backend = args.device.backend()?;
     let mut rows = Vec::new();

@@ -54,7 +54,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    let out = par_app::OutputDir::check(&args.out, "--out")?;
+    let out = par_app::OutputDir::check(&args.out, "--out", &[])?;
     if args.workers == 0 || args.workers > args.batch {
         par_app::invalid!(
             "--workers must be between 1 and --batch {} (got {})",
@@ -62,13 +62,29 @@ fn run(args: Args) -> anyhow::Result<()> {
             args.workers
         );
     }
-    let device = args.device.device()?;
-    let backend = args.device.backend()?;
     let model = args
         .preset
         .config(args.grid, args.parallel)
         .with_vocab_size(args.vocab)
         .with_num_classes(1000);
+    model.validate().map_err(|e| par_app::name_flag(e.into(), &par_app::long_flags::<Args>()))?;
+    par_app::check_positive("steps", args.steps)?;
+    let backend = args.device.backend()?;
+    // The synthetic data set (4 batches of codes) and a training step's memory.
+    let tokens = (args.grid * args.grid) as f64;
+    par_app::limits::check_memory(
+        "--batch",
+        &format!("4 batches of {} code grids of {} tokens", args.batch, args.grid * args.grid),
+        args.batch as f64 * 4.0 * tokens * 4.0,
+    )?;
+    par_app::limits::check_device_memory(
+        backend,
+        "--batch",
+        &format!("training on {} sequences per worker", args.batch.div_ceil(args.workers)),
+        model.training_bytes(args.batch.div_ceil(args.workers))
+            + 16.0 * model.num_parameters() as f64,
+    )?;
+    let device = args.device.device()?;
     let n = args.grid * args.grid;
     let samples = args.batch * 4;
     let data = CodeDataset {
@@ -82,7 +98,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let empty = CodeDataset { codes: vec![], labels: vec![], views: 1, tokens: n };
     let data = ParData::new(data, empty);
     let mut times = Vec::new();
-    for (i, steps) in [1, 1 + args.steps].into_iter().enumerate() {
+    for (i, steps) in [1, args.steps.saturating_add(1)].into_iter().enumerate() {
         let dir = tempfile::tempdir()?;
         let cfg = ParTrainConfig::new()
             .with_batch_size(args.batch)

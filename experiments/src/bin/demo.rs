@@ -138,6 +138,10 @@ struct DemoConfig {
     workers: usize,
     seed: u64,
     device: DeviceArgs,
+    /// Fingerprints of the IDX files and of the classifier (when it existed at the start): a
+    /// resumed demo refuses a changed one (par_store::fingerprint).
+    #[serde(default)]
+    inputs: par_store::InputFingerprints,
 }
 
 fn read_report<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
@@ -165,7 +169,16 @@ fn stage(name: &str) {
 }
 
 fn main() -> std::process::ExitCode {
-    par_app::finish(run(Args::parse()))
+    let args = Args::parse();
+    // A run that fails before any stage got anywhere leaves nothing it created (a record of an
+    // earlier run is left alone).
+    let (out, created) = (args.out.clone(), !args.out.exists());
+    let fresh = !out.join("config.json").exists();
+    let result = run(args);
+    if result.is_err() && fresh {
+        par_app::discard_unstarted(&out, "config.json", created);
+    }
+    par_app::finish(result)
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
@@ -223,6 +236,23 @@ impl Plan {
     }
 }
 
+/// Checks `--per-class` for a job that samples `per_class` images of each of 10 classes and holds
+/// them in memory (`bytes_each`): at most [`par_app::limits::MAX_IMAGES`] in all, and in memory.
+fn check_per_class(per_class: usize, bytes_each: f64) -> anyhow::Result<()> {
+    par_app::limits::check_at_most(
+        "per-class",
+        per_class,
+        par_app::limits::MAX_IMAGES / 10,
+        "10 classes, and at most 10,000,000 images per job",
+    )?;
+    par_app::limits::check_memory(
+        "--per-class",
+        &format!("{} samples held for scoring", 10 * per_class),
+        10.0 * per_class as f64 * bytes_each,
+    )?;
+    Ok(())
+}
+
 /// Reads the images' headers and derives every setting from the flags (nothing is written).
 fn plan(args: &Args) -> anyhow::Result<Plan> {
     for (flag, value) in [
@@ -251,7 +281,19 @@ fn plan(args: &Args) -> anyhow::Result<Plan> {
     // minutes on 2 cores (12 epochs on the 8×8 grid, 3 on the 16×16 grid).
     let train_images =
         args.train_images.unwrap_or(if smoke { 256 } else { 8000 }).min(train_idx.len());
-    let val_images = if smoke { 64 } else { 256 }.min(test_idx.len());
+    // The held-out images (the tokenizer's PSNR, PAR's validation codes) come first in the test
+    // split; the rest are the scores' reference set, which needs at least MIN_IMAGES: checked
+    // here, not after the training stages.
+    let min = par_eval::MIN_IMAGES;
+    if test_idx.len() < 2 * min {
+        par_app::invalid!(
+            "--data {}: {} test image(s); the demo needs at least {} (held-out images for the tokenizer, and a reference set of {min} for the scores)",
+            data.display(),
+            test_idx.len(),
+            2 * min
+        );
+    }
+    let val_images = if smoke { 64 } else { 256 }.min(test_idx.len() - min);
     let grid = args.grid;
     if grid != 8 && grid != 16 {
         par_app::invalid!("--grid must be 8 or 16 (got {grid})");
@@ -307,13 +349,19 @@ fn plan(args: &Args) -> anyhow::Result<Plan> {
         tokenizer_train: tokenizer_train.clone(),
         model: model.clone(),
         par_train: par_train.clone(),
-        per_class: args.per_class.unwrap_or(if smoke { 4 } else { 32 }),
+        per_class: {
+            let per_class = args.per_class.unwrap_or(if smoke { 4 } else { 32 });
+            // Tiles of 32² f32 pixels, their codes and classifier features.
+            check_per_class(per_class, 32.0 * 32.0 * 8.0)?;
+            per_class
+        },
         cfg_scale: args.cfg_scale,
         temperature: args.temperature,
         top_k: args.top_k,
         workers: args.workers,
         seed: args.seed,
         device: args.device.clone(),
+        inputs: input_fingerprints(&data, args.classifier.as_deref())?,
     };
     // Every setting checked before anything is written, so a bad flag never reaches config.json.
     let sample = SampleConfig {
@@ -342,6 +390,30 @@ fn plan(args: &Args) -> anyhow::Result<Plan> {
     Ok(Plan { data, out, device, train_idx, test_idx, config, sample })
 }
 
+/// The classifier the demo scores with: `--classifier`, or the committed one.
+fn classifier_path(flag: Option<&Path>) -> PathBuf {
+    flag.map_or_else(|| repo().join("data/classifier/fashion_cnn.safetensors"), Path::to_path_buf)
+}
+
+/// Fingerprints of the demo's input files: the four IDX files of `data`, and the classifier if it
+/// exists (one the demo trains itself is its own output, not an input).
+fn input_fingerprints(
+    data: &Path,
+    classifier: Option<&Path>,
+) -> anyhow::Result<par_store::InputFingerprints> {
+    let [train_images, train_labels] = IdxImages::files(data, IdxSplit::Train).input()?;
+    let [test_images, test_labels] = IdxImages::files(data, IdxSplit::Test).input()?;
+    let classifier = classifier_path(classifier);
+    par_store::InputFingerprints::of([
+        ("--data training images", Some(train_images.as_path())),
+        ("--data training labels", Some(train_labels.as_path())),
+        ("--data test images", Some(test_images.as_path())),
+        ("--data test labels", Some(test_labels.as_path())),
+        ("--classifier", classifier.is_file().then_some(classifier.as_path())),
+    ])
+    .input()
+}
+
 /// Claims `--out` for the run: refuses a folder holding another demo (or, without `--resume`,
 /// this one), writes `config.json`. `true`: the demo there is finished and `--resume` has only
 /// reported it.
@@ -352,7 +424,11 @@ fn claim_output(args: &Args, plan: &Plan) -> anyhow::Result<bool> {
     // Resume: `--resume` continues an interrupted demo with the same settings, and on a
     // finished one only prints its result (nothing is re-sampled or rewritten); without it, a
     // folder holding a demo is refused.
-    let output = OutputDir::check(out, "--out")?;
+    let output = OutputDir::check(
+        out,
+        "--out",
+        &[("--data", Some(plan.data.as_path())), ("--classifier", args.classifier.as_deref())],
+    )?;
     let config_path = out.join("config.json");
     let report_path = out.join("report.json");
     match (config_path.is_file(), args.resume) {
@@ -371,7 +447,14 @@ fn claim_output(args: &Args, plan: &Plan) -> anyhow::Result<bool> {
         ),
         (true, true) => {
             let previous: DemoConfig = read_report(&config_path).input()?;
-            par_train::checkpoint::same_settings(out, "", &previous, config)
+            // A classifier the demo trained itself (none at the start) is not an input.
+            let mut now = config.inputs.clone();
+            if !previous.inputs.0.contains_key("--classifier") {
+                now.0.remove("--classifier");
+            }
+            previous.inputs.check_unchanged(&now, out).input()?;
+            let config = DemoConfig { inputs: previous.inputs.clone(), ..config.clone() };
+            par_train::checkpoint::same_settings(out, "", &previous, &config)
                 .map_err(|e| named(e.into()))?;
             if report_path.is_file() {
                 let report: serde_json::Value = read_report(&report_path).input()?;
@@ -403,10 +486,7 @@ fn claim_output(args: &Args, plan: &Plan) -> anyhow::Result<bool> {
 /// The classifier that scores the samples (cached at `--classifier`) and its test accuracy.
 fn classifier_stage(args: &Args, plan: &Plan) -> anyhow::Result<(Classifier, f64)> {
     let (device, smoke, side) = (&plan.device, plan.config.smoke, plan.image_side());
-    let classifier_path = args
-        .classifier
-        .clone()
-        .unwrap_or_else(|| repo().join("data/classifier/fashion_cnn.safetensors"));
+    let classifier_path = classifier_path(args.classifier.as_deref());
     let classifier = if classifier_path.is_file() {
         let state = par_store::StateDict::read(&classifier_path)?;
         restore(Classifier::new(CLASSES.len(), device), &state)?
@@ -466,7 +546,7 @@ fn tokenizer_stage(
         .with_context(|| format!("copying {}", tok_dir.join("reconstructions.png").display()))?;
     eprintln!(
         "tokenizer: held-out PSNR {:.2} dB, codebook usage {:.1} %",
-        tok_report.held_out.psnr_db,
+        tok_report.held_out.psnr_db.unwrap_or(f64::NAN),
         100.0 * tok_report.held_out.codebook_usage
     );
     let tok = VqTokenizer::load(&tok_ckpt, None, device)?;
@@ -495,6 +575,8 @@ fn tokenize_stage(plan: &Plan, tok: &VqTokenizer, tok_ckpt: &Path) -> anyhow::Re
                 source_images: images.len(),
                 tokenizer: tok_ckpt.to_path_buf(),
                 tokenizer_fingerprint: 0,
+                inputs: Default::default(),
+                source_listing: String::new(),
             };
             let source = Source::Idx {
                 dir: data.clone(),

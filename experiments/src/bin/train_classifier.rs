@@ -42,7 +42,7 @@ fn main() -> std::process::ExitCode {
 
 fn run(args: Args) -> anyhow::Result<()> {
     use par_app::InputResult;
-    let out = par_app::OutputFile::check(&args.out, "--out")?;
+    let out = par_app::OutputFile::check(&args.out, "--out", &[("--data", Some(&args.data))])?;
     let device = args.device.device()?;
     let train = ImageSet::from_idx(&IdxImages::open(&args.data, IdxSplit::Train).input()?, 32);
     let test = ImageSet::from_idx(&IdxImages::open(&args.data, IdxSplit::Test).input()?, 32);

@@ -86,6 +86,79 @@ struct Args {
     device: DeviceArgs,
 }
 
+/// Checks `--per-class` for a job that samples `per_class` images of each of 10 classes and holds
+/// them in memory (`bytes_each`): at most [`par_app::limits::MAX_IMAGES`] in all, and in memory.
+fn check_per_class(per_class: usize, bytes_each: f64) -> anyhow::Result<()> {
+    par_app::limits::check_at_most(
+        "per-class",
+        per_class,
+        par_app::limits::MAX_IMAGES / 10,
+        "10 classes, and at most 10,000,000 images per job",
+    )?;
+    par_app::limits::check_memory(
+        "--per-class",
+        &format!("{} samples held for scoring", 10 * per_class),
+        10.0 * per_class as f64 * bytes_each,
+    )?;
+    Ok(())
+}
+
+/// Everything the run was made with (`config.json`): a resumed run must match it.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+struct VideoDemoConfig {
+    data: PathBuf,
+    footage: Vec<PathBuf>,
+    smoke: bool,
+    clips: usize,
+    tokenizer_steps: usize,
+    par_steps: usize,
+    per_class: usize,
+    seed: u64,
+    device: DeviceArgs,
+    /// Fingerprints of the IDX files and of every footage video (par_store::fingerprint).
+    inputs: par_store::InputFingerprints,
+}
+
+/// Claims `--out`: refuses a folder holding another video demo (or, without `--resume`, this
+/// one), and writes `config.json`. `true`: the run there is finished with these settings and
+/// inputs, and nothing is to be done.
+fn claim(args: &Args, config: &VideoDemoConfig) -> anyhow::Result<bool> {
+    let path = args.out.join("config.json");
+    match (path.is_file(), args.resume) {
+        (false, true) => {
+            return Err(anyhow::Error::from(par_train::TrainError::NothingToResume {
+                path: args.out.clone(),
+            })
+            .context("--resume"));
+        }
+        (true, false) => par_app::invalid!(
+            "{} holds a video demo; continue it with --resume or choose another --out",
+            args.out.display()
+        ),
+        (true, true) => {
+            let bytes = std::fs::read(&path)
+                .with_context(|| format!("reading {}", path.display()))
+                .input()?;
+            let previous: VideoDemoConfig = serde_json::from_slice(&bytes)
+                .with_context(|| format!("{}: not a video demo's config", path.display()))
+                .input()?;
+            previous.inputs.check_unchanged(&config.inputs, &args.out).input()?;
+            par_train::checkpoint::same_settings(&args.out, "", &previous, config)
+                .map_err(|e| par_app::name_flag(e.into(), &par_app::long_flags::<Args>()))?;
+            if args.out.join("report.json").is_file() {
+                eprintln!(
+                    "the video demo in {} is already finished; nothing to do",
+                    args.out.display()
+                );
+                return Ok(true);
+            }
+        }
+        (false, false) => {}
+    }
+    write_atomic(&path, &serde_json::to_vec_pretty(config)?)?;
+    Ok(false)
+}
+
 /// `report.json`.
 #[derive(Debug, Serialize)]
 struct Report {
@@ -117,7 +190,16 @@ struct Report {
 }
 
 fn main() -> std::process::ExitCode {
-    par_app::finish(run(Args::parse()))
+    let args = Args::parse();
+    // A run that fails before any stage got anywhere leaves nothing it created (a record of an
+    // earlier run is left alone).
+    let (out, created) = (args.out.clone(), !args.out.exists());
+    let fresh = !out.join("config.json").exists();
+    let result = run(args);
+    if result.is_err() && fresh {
+        par_app::discard_unstarted(&out, "config.json", created);
+    }
+    par_app::finish(result)
 }
 
 fn video_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
@@ -209,16 +291,51 @@ fn run(args: Args) -> anyhow::Result<()> {
     ] {
         par_app::check_positive(flag, v)?;
     }
-    let out_dir = OutputDir::check(&args.out, "--out")?;
-    if args.out.join("report.json").is_file() && !args.resume {
-        par_app::invalid!(
-            "{} holds a finished video demo; choose another --out (or --resume to keep it)",
-            args.out.display()
-        );
-    }
+    // Sampled clips of 17 frames of 64² RGB, held for the GIFs and the scores.
+    check_per_class(args.per_class, 17.0 * 64.0 * 64.0 * 3.0 * 2.0)?;
+    // The training clips sit in memory (17 frames of 64² RGB, and the tokenizer's f32 copy).
+    par_app::limits::check_memory(
+        "--clips",
+        &format!("{} training clips", args.clips),
+        args.clips as f64 * 17.0 * 64.0 * 64.0 * 3.0 * 5.0,
+    )?;
+    let inputs: Vec<(&str, Option<&Path>)> = std::iter::once(("--data", args.data.as_deref()))
+        .chain(args.footage.iter().map(|p| ("--footage", Some(p.as_path()))))
+        .collect();
+    let out_dir = OutputDir::check(&args.out, "--out", &inputs)?;
     let device = args.device.device()?;
     let data = args.data.clone().unwrap_or_else(|| repo().join("data/fashion-mnist"));
     let footage = video_files(&args.footage)?;
+    let idx_files = [IdxSplit::Train, IdxSplit::Test]
+        .into_iter()
+        .map(|split| IdxImages::files(&data, split))
+        .collect::<Result<Vec<_>, _>>()
+        .input()?
+        .concat();
+    let config = VideoDemoConfig {
+        data: data.clone(),
+        footage: args.footage.clone(),
+        smoke: args.smoke,
+        clips: args.clips,
+        tokenizer_steps: args.tokenizer_steps,
+        par_steps: args.par_steps,
+        per_class: args.per_class,
+        seed: args.seed,
+        device: args.device.clone(),
+        inputs: par_store::InputFingerprints::of(
+            idx_files
+                .iter()
+                .map(|p| p.as_path())
+                .chain(footage.iter().map(|p| p.as_path()))
+                .map(|p| (p.to_str().unwrap_or("input"), Some(p))),
+        )
+        .input()?,
+    };
+    if claim(&args, &config)? {
+        out_dir.keep();
+        return Ok(());
+    }
+    out_dir.keep();
     let (n_train, n_val) = if args.smoke { (32, 8) } else { (args.clips, 64) };
     let (tok_steps, par_steps) =
         if args.smoke { (4, 6) } else { (args.tokenizer_steps, args.par_steps) };
@@ -237,8 +354,6 @@ fn run(args: Args) -> anyhow::Result<()> {
         foot_train.len(),
         foot_used.len()
     );
-    std::fs::create_dir_all(&args.out)?;
-    out_dir.keep();
 
     eprintln!("\n== video tokenizer");
     let tok_dir = args.out.join("tokenizer");
@@ -308,11 +423,15 @@ fn run(args: Args) -> anyhow::Result<()> {
     };
     eprintln!(
         "held-out moving clips: PSNR {:.2} dB (per frame: {})",
-        held_moving.psnr_db,
+        held_moving.psnr_db.unwrap_or(f64::NAN),
         fmt_psnr(&held_moving)
     );
     if let Some(h) = &held_footage {
-        eprintln!("held-out footage clips: PSNR {:.2} dB (per frame: {})", h.psnr_db, fmt_psnr(h));
+        eprintln!(
+            "held-out footage clips: PSNR {:.2} dB (per frame: {})",
+            h.psnr_db.unwrap_or(f64::NAN),
+            fmt_psnr(h)
+        );
     }
 
     eprintln!("\n== clip codes");
@@ -331,6 +450,8 @@ fn run(args: Args) -> anyhow::Result<()> {
                 source_clips: clips.len(),
                 tokenizer: tok_file.clone(),
                 tokenizer_fingerprint: 0,
+                inputs: Default::default(),
+                source_listing: String::new(),
             };
             let source = ClipSource::Memory {
                 name: "moving Fashion-MNIST".into(),

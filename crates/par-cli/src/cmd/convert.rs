@@ -25,7 +25,14 @@ pub struct ConvertArgs {
 
 /// Runs `par convert`: loads with every key and shape checked, then saves atomically.
 pub fn run(args: &ConvertArgs) -> anyhow::Result<()> {
-    let out = OutputFile::check(&args.out, "--out")?;
+    let out = OutputFile::check(
+        &args.out,
+        "--out",
+        &[
+            ("--checkpoint", Some(&args.checkpoint)),
+            ("--model-config", args.model.model_config.as_deref()),
+        ],
+    )?;
     let device = args.device.device()?;
     let model = args.model.load(&args.checkpoint, &device)?;
     let mut state = model.to_state_dict()?;

@@ -84,7 +84,15 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<()> {
     if let Some(c) = args.columns {
         par_app::check_positive("columns", c)?;
     }
-    let out = OutputFile::check(&args.out, "--out")?;
+    let out = OutputFile::check(
+        &args.out,
+        "--out",
+        &[
+            ("--codes", Some(&args.codes)),
+            ("--tokenizer", Some(&args.tokenizer.tokenizer)),
+            ("--tokenizer-config", args.tokenizer.tokenizer_config.as_deref()),
+        ],
+    )?;
     let codes = npy::read_ints(&args.codes)?;
     let (batch, h, w) = match codes.shape[..] {
         [b, n] if n.isqrt() * n.isqrt() == n => (b, n.isqrt(), n.isqrt()),

@@ -111,6 +111,13 @@ pub fn run(args: &EntropyArgs) -> anyhow::Result<()> {
     if args.synthetic_gaussian {
         par_app::check_positive("dim", args.dim)?;
         par_app::check_positive("samples", args.samples)?;
+        // The covariance, its factor and the moments' copy (d² f64 each), and the draws (f32).
+        let d = args.dim as f64;
+        par_app::limits::check_memory(
+            "--dim/--samples",
+            &format!("the self-check in {} dimensions with {} samples", args.dim, args.samples),
+            4.0 * 8.0 * d * d + 4.0 * d * args.samples as f64,
+        )?;
         let r = gaussian_self_check(args.dim, args.samples, args.seed, &options)?;
         match args.format {
             Format::Json => println!("{}", serde_json::to_string(&r)?),
@@ -144,7 +151,19 @@ pub fn run(args: &EntropyArgs) -> anyhow::Result<()> {
             "--estimator mlp fits one MLP per entry, too slow for a map: use it with --target (and --given)"
         );
     }
-    let out = maps.then(|| OutputDir::check(&args.out, "--out")).transpose()?;
+    let out = maps
+        .then(|| {
+            OutputDir::check(
+                &args.out,
+                "--out",
+                &[
+                    ("--codes", Some(codes.as_path())),
+                    ("--tokenizer", Some(tokenizer.tokenizer.as_path())),
+                    ("--tokenizer-config", args.tokenizer_config.as_deref()),
+                ],
+            )
+        })
+        .transpose()?;
     let device = args.device.device()?;
 
     // Samples: the l2-normalised codebook vector of every position.
@@ -170,10 +189,19 @@ pub fn run(args: &EntropyArgs) -> anyhow::Result<()> {
     if let Some(c) = info.codebook_size.filter(|&c| c != k) {
         invalid!("{}: codes of a {c}-entry codebook, the tokenizer has {k}", codes.display());
     }
-    let (all, _) = store.load_all(|_| {}).input()?;
     let images = args.limit.unwrap_or(info.num_images).min(info.num_images);
     let (tokens, views) = (h * w, info.views);
     let used_views = if args.views == Views::All { views } else { 1 };
+    // The sample vectors (f32) and the moments of all positions ((tokens · d)² f64, twice).
+    let width = (tokens * d) as f64;
+    par_app::limits::check_memory(
+        "--codes/--limit",
+        &format!(
+            "the moments of {images} images × {used_views} view(s) of {h}×{w} codes (d = {d})"
+        ),
+        4.0 * (images * used_views) as f64 * width + 2.0 * 8.0 * width * width,
+    )?;
+    let (all, _) = store.load_all(|_| {}).input()?;
     let mut data = Vec::with_capacity(images * used_views * tokens * d);
     for img in 0..images {
         for v in 0..used_views {

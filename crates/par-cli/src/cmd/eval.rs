@@ -57,11 +57,19 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let classifier = match &args.classifier {
         Some(p) => {
             let state = par_store::StateDict::read(p).input()?;
+            state.check_finite().input()?;
             par_train::module_state::restore(Classifier::new(10, &device), &state).input()?
         }
         None => Classifier::embedded(&device),
     };
-    let report = par_eval::evaluate(&classifier, &images, labelled, &reference, &device).input()?;
+    let report = par_eval::evaluate(&classifier, &images, labelled, &reference, &device)
+        .map_err(|e| match (&e, &args.classifier) {
+            (par_eval::EvalError::Classifier { .. }, Some(path)) => {
+                anyhow::Error::from(e).context(format!("--classifier {}", path.display()))
+            }
+            _ => e.into(),
+        })
+        .input()?;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string(&report)?),
         Format::Text => println!(

@@ -38,7 +38,14 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
     config
         .validate()
         .map_err(|e| par_app::name_flag(e.into(), &par_app::long_flags::<GenerateArgs>()))?;
-    let out = OutputFile::check(&args.out, "--out")?;
+    let out = OutputFile::check(
+        &args.out,
+        "--out",
+        &[
+            ("--checkpoint", Some(&args.checkpoint)),
+            ("--model-config", args.model.model_config.as_deref()),
+        ],
+    )?;
     let backend = args.device.sampling_backend()?;
     let device = args.device.with_backend(backend).device()?;
     let model = args.model.load(&args.checkpoint, &device)?;

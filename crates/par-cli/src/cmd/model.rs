@@ -103,6 +103,23 @@ impl ModelArgs {
                 stored.position_embedding
             );
         }
+        // A parallel degree the --model-config writes out is used or refused, never replaced by
+        // the checkpoint's (a preset's default degree is not the user's).
+        if let (Some(path), Some(given)) = (&self.model_config, &given)
+            && given.parallel != trained
+            && self.parallel.is_none()
+        {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            if par_store::json_keys(&text).iter().any(|k| k == "parallel") {
+                par_app::invalid!(
+                    "--model-config {} sets parallel = {}, but {} holds a PAR-{trained}× model ({} transition tokens); make them agree or leave parallel out",
+                    path.display(),
+                    given.parallel,
+                    checkpoint.display(),
+                    trained - 1
+                );
+            }
+        }
         let mut config = match given {
             Some(c) => c,
             None => self.apply_overrides(

@@ -41,7 +41,16 @@ pub struct ScoreArgs {
 /// Runs `par score`.
 pub fn run(args: &ScoreArgs) -> anyhow::Result<()> {
     par_app::check_positive("batch-size", args.batch_size)?;
-    let out = OutputFile::check(&args.out, "--out")?;
+    let out = OutputFile::check(
+        &args.out,
+        "--out",
+        &[
+            ("--checkpoint", Some(&args.checkpoint)),
+            ("--model-config", args.model.model_config.as_deref()),
+            ("--classes", Some(&args.classes)),
+            ("--tokens", Some(&args.tokens)),
+        ],
+    )?;
     let tokens = npy::read_ints(&args.tokens)?;
     let classes = npy::read_ints(&args.classes)?;
     let device = args.device.device()?;

@@ -87,7 +87,13 @@ pub fn run(args: &TokenizeArgs) -> anyhow::Result<()> {
             par_app::check_positive(flag, v)?;
         }
     }
-    let out = OutputDir::check(&args.out, "--out")?;
+    let inputs = [
+        ("--images", args.images.as_deref()),
+        ("--idx", args.idx.as_deref()),
+        ("--tokenizer", Some(args.tokenizer.tokenizer.as_path())),
+        ("--tokenizer-config", args.tokenizer.tokenizer_config.as_deref()),
+    ];
+    let out = OutputDir::check(&args.out, "--out", &inputs)?;
     let device = args.device.device()?;
     let model = args.tokenizer.load(&device)?;
     let channels = model.config().image_channels;
@@ -136,6 +142,45 @@ pub fn run(args: &TokenizeArgs) -> anyhow::Result<()> {
     } else {
         Augmentation::CenterFlip
     };
+    let n = match &source {
+        Source::Folder(f) => f.samples.len(),
+        Source::Idx { images, .. } => images.len(),
+    };
+    // What the chunk and batch sizes imply: a chunk's views sit in memory, a batch of views
+    // goes through the encoder at once.
+    let views = augmentation.views();
+    let chunk = args.chunk_size.min(n.max(1));
+    par_app::limits::check_memory(
+        "--chunk-size/--image-size",
+        &format!("a chunk of {chunk} images × {views} views of {size}×{size} px"),
+        (chunk * views) as f64 * (channels * size * size) as f64 * 4.0,
+    )?;
+    let batch = args.batch_size.min(chunk);
+    par_app::limits::check_device_memory(
+        args.device.backend()?,
+        "--batch-size/--image-size",
+        &format!("encoding {batch} images × {views} views of {size}×{size} px at once"),
+        model.config().activation_bytes(batch * views, size),
+    )?;
+    // The IDX files and the tokenizer's files, by content (a folder's images are fingerprinted
+    // chunk by chunk as they are read).
+    let idx_files = match &args.idx {
+        Some(dir) => {
+            let split =
+                if matches!(args.split, Split::Train) { IdxSplit::Train } else { IdxSplit::Test };
+            IdxImages::files(dir, split).input()?.to_vec()
+        }
+        None => Vec::new(),
+    };
+    let fingerprints = par_store::InputFingerprints::of(
+        inputs[2..].iter().map(|(f, p)| (*f, *p)).chain(
+            idx_files
+                .iter()
+                .zip(["--idx images", "--idx labels"])
+                .map(|(p, f)| (f, Some(p.as_path()))),
+        ),
+    )
+    .input()?;
     let settings = TokenizeSettings {
         image_size: size,
         augmentation,
@@ -152,9 +197,11 @@ pub fn run(args: &TokenizeArgs) -> anyhow::Result<()> {
         },
         tokenizer: args.tokenizer.tokenizer.clone(),
         tokenizer_fingerprint: 0, // filled in by the job
+        inputs: fingerprints,
+        source_listing: String::new(), // filled in by the job
     };
     let monitor = BarMonitor::new("tokenize");
-    let report = tokenize(
+    let done = tokenize(
         &source,
         &model,
         &settings,
@@ -167,6 +214,13 @@ pub fn run(args: &TokenizeArgs) -> anyhow::Result<()> {
     .map_err(|e| par_app::name_flag(e.into(), &par_app::long_flags::<TokenizeArgs>()))?;
     monitor.bar().finish();
     out.keep();
+    if done.already_finished() {
+        eprintln!(
+            "the job in {} is already finished with these settings and inputs; nothing to do",
+            args.out.display()
+        );
+    }
+    let report = done.report();
     eprintln!(
         "{} images × {} views of {}×{} codes → {} ({} skipped; {:.1} images/s)",
         report.num_images,

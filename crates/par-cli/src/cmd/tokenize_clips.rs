@@ -64,7 +64,12 @@ pub fn run(args: &TokenizeClipsArgs) -> anyhow::Result<()> {
         par_app::check_positive("limit", n)?;
     }
     let spec = ClipSpec::new(args.frames, args.fps, args.size).input()?;
-    let out = OutputDir::check(&args.out, "--out")?;
+    let inputs = [
+        ("--videos", Some(args.videos.as_path())),
+        ("--split", args.split.as_deref()),
+        ("--tokenizer", Some(args.tokenizer.as_path())),
+    ];
+    let out = OutputDir::check(&args.out, "--out", &inputs)?;
     let mut folder = match &args.split {
         Some(split) => VideoFolder::scan_split(&args.videos, split),
         None => VideoFolder::scan(&args.videos),
@@ -77,6 +82,22 @@ pub fn run(args: &TokenizeClipsArgs) -> anyhow::Result<()> {
     let device = args.device.device()?;
     let model = VideoTokenizer::load(&args.tokenizer, &device).input()?;
     let set = ClipSet::new(folder, spec, args.seed).input()?;
+    // What the chunk and batch sizes imply: a chunk's clips sit in memory (as f32 for the
+    // encoder), a batch goes through it at once.
+    let clip_bytes = args.frames as f64 * 3.0 * (args.size as f64).powi(2) * 4.0;
+    let chunk = args.chunk_size.min(set.len().max(1));
+    par_app::limits::check_memory(
+        "--chunk-size/--frames/--size",
+        &format!("a chunk of {chunk} clips of {} frames of {}² px", args.frames, args.size),
+        chunk as f64 * clip_bytes,
+    )?;
+    let batch = args.batch_size.min(chunk) as f64;
+    par_app::limits::check_device_memory(
+        args.device.backend()?,
+        "--batch-size/--frames/--size",
+        &format!("encoding {batch} clips at once"),
+        batch * clip_bytes * 4.0 * model.config().base_channels as f64,
+    )?;
     let settings = ClipTokenizeSettings {
         frames: args.frames,
         fps: args.fps,
@@ -94,9 +115,12 @@ pub fn run(args: &TokenizeClipsArgs) -> anyhow::Result<()> {
         source_clips: set.len(),
         tokenizer: args.tokenizer.clone(),
         tokenizer_fingerprint: 0, // filled in by the job
+        inputs: par_store::InputFingerprints::of(inputs[1..].iter().map(|(f, p)| (*f, *p)))
+            .input()?,
+        source_listing: String::new(), // filled in by the job
     };
     let monitor = BarMonitor::new("tokenize-clips");
-    let report = tokenize_clips(
+    let done = tokenize_clips(
         &ClipSource::Videos(set),
         &model,
         &settings,
@@ -108,16 +132,15 @@ pub fn run(args: &TokenizeClipsArgs) -> anyhow::Result<()> {
     )
     .map_err(|e| par_app::name_flag(e.into(), &par_app::long_flags::<TokenizeClipsArgs>()))?;
     monitor.bar().finish();
-    // Each skipped video was already warned about, naming it; tokenize.json lists them.
-    if report.num_images == 0 {
-        anyhow::bail!(
-            "no video in {} could be decoded ({} skipped); {} holds an empty store",
-            args.videos.display(),
-            report.skipped.len(),
+    out.keep();
+    if done.already_finished() {
+        eprintln!(
+            "the job in {} is already finished with these settings and inputs; nothing to do",
             args.out.display()
         );
     }
-    out.keep();
+    // Each skipped video was already warned about, naming it; tokenize.json lists them.
+    let report = done.report();
     eprintln!(
         "{} clips of {}×{}×{} codes → {} ({} video(s) skipped; {:.2} clips/s)",
         report.num_images,

@@ -101,6 +101,27 @@ fn read_json<T: serde::Serialize + serde::de::DeserializeOwned>(
     }
 }
 
+/// What to lower after a divergence at `step` (1-based): the learning rate, and the loss weights
+/// in force at that step (the adversarial weight once the discriminator is on, the codebook
+/// entropy weight when it is not 0), each with its value.
+fn divergence_hint(cfg: &VqTrainConfig, tokenizer: &VqTokenizerConfig, step: usize) -> String {
+    let mut flags = vec![format!("--lr (now {:e})", cfg.lr)];
+    if cfg.disc_start.is_some_and(|start| step >= start) {
+        flags.insert(
+            0,
+            format!(
+                "--disc-weight (now {:e}; the discriminator is on from step {})",
+                cfg.disc_weight,
+                cfg.disc_start.unwrap_or(0)
+            ),
+        );
+    }
+    if tokenizer.entropy_loss_ratio > 0.0 {
+        flags.push(format!("--entropy-loss-ratio (now {:e})", tokenizer.entropy_loss_ratio));
+    }
+    format!("lower {}", flags.join(" or "))
+}
+
 /// Runs `par tokenizer train`.
 pub fn run(args: &TokenizerTrainArgs) -> anyhow::Result<()> {
     let flags = par_app::long_flags::<TokenizerTrainArgs>();
@@ -140,7 +161,29 @@ pub fn run(args: &TokenizerTrainArgs) -> anyhow::Result<()> {
             tokenizer.downsample_factor()
         );
     }
-    let out = OutputDir::check(&args.out, "--out")?;
+    // A step's batch is built on the host and its activations kept for the backward pass.
+    let batch = cfg.batch_size as f64;
+    par_app::limits::check_memory(
+        "--batch-size/--image-size",
+        &format!("a batch of {} images of {size}×{size} px", cfg.batch_size),
+        batch * (tokenizer.image_channels * size * size) as f64 * 4.0,
+    )?;
+    par_app::limits::check_device_memory(
+        args.device.backend()?,
+        "--batch-size/--image-size",
+        &format!("training on batches of {} images of {size}×{size} px", cfg.batch_size),
+        tokenizer.training_bytes(cfg.batch_size, size),
+    )?;
+    let out = OutputDir::check(
+        &args.out,
+        "--out",
+        &[
+            ("--idx", args.idx.as_deref()),
+            ("--images", args.images.as_deref()),
+            ("--config", args.config.as_deref()),
+            ("--train-config", args.train_config.as_deref()),
+        ],
+    )?;
     if args.resume && par_train::checkpoint::latest(&args.out).is_none() {
         // Before the images are read: a mistyped run directory must not start a new run.
         return Err(anyhow::Error::from(TrainError::NothingToResume { path: args.out.clone() })
@@ -208,8 +251,8 @@ pub fn run(args: &TokenizerTrainArgs) -> anyhow::Result<()> {
         std::sync::Arc::new(monitor.clone()),
     )
     .map_err(|e| match e {
-        TrainError::NonFinite { .. } => {
-            anyhow::Error::from(e).context(format!("lower --lr (now {:e})", cfg.lr))
+        TrainError::NonFinite { step, .. } => {
+            anyhow::Error::from(e).context(divergence_hint(&cfg, &tokenizer, step))
         }
         e => named(e.into()),
     })?;
@@ -224,15 +267,19 @@ pub fn run(args: &TokenizerTrainArgs) -> anyhow::Result<()> {
             cfg.steps
         );
     }
-    eprintln!(
-        "held-out ({} images): PSNR {:.2} dB, codebook usage {:.1} % ({} codes), perplexity {:.1}; {} → tokenizer.safetensors, report.json{}",
-        h.images,
-        h.psnr_db,
-        100.0 * h.codebook_usage,
-        h.codes_used,
-        h.perplexity,
-        args.out.display(),
-        if h.images > 0 { ", reconstructions.png" } else { "" }
-    );
+    match h.psnr_db {
+        Some(psnr) => eprintln!(
+            "held-out ({} images): PSNR {psnr:.2} dB, codebook usage {:.1} % ({} codes), perplexity {:.1}; {} → tokenizer.safetensors, report.json, reconstructions.png",
+            h.images,
+            100.0 * h.codebook_usage,
+            h.codes_used,
+            h.perplexity,
+            args.out.display(),
+        ),
+        None => eprintln!(
+            "no held-out images (--held-out 0): no PSNR or codebook figures; {} → tokenizer.safetensors, report.json",
+            args.out.display()
+        ),
+    }
     Ok(())
 }

@@ -203,14 +203,15 @@ impl ParTrainConfig {
         let spe = self.steps_per_epoch(samples);
         WarmupCosine {
             base_lr: self.lr,
-            warmup_steps: self.warmup_epochs * spe,
-            total_steps: self.epochs * spe,
+            warmup_steps: self.warmup_epochs.saturating_mul(spe),
+            total_steps: self.epochs.saturating_mul(spe),
         }
     }
 
     /// Steps this run takes.
     pub fn total_steps(&self, samples: usize) -> usize {
-        let all = self.epochs * self.steps_per_epoch(samples);
+        // Saturating: an epoch count of 2⁶⁴ − 1 is a run that stops only when asked.
+        let all = self.epochs.saturating_mul(self.steps_per_epoch(samples));
         self.max_steps.map_or(all, |m| m.min(all))
     }
 }
@@ -358,9 +359,10 @@ pub fn train_par(
     resume: bool,
     monitor: Arc<dyn Monitor>,
 ) -> Result<Trained<ParReport>, TrainError> {
+    let created = !run.exists();
     let result = train_par_in(run, model_cfg, cfg, data, devices, resume, monitor);
     if result.is_err() {
-        checkpoint::discard_unstarted(run);
+        checkpoint::discard_unstarted(run, created);
         // Only this process's own half-written checkpoint: never another run's (e.g. a second
         // start refused because the folder is training).
         if matches!(result, Err(TrainError::Failed { .. })) {

@@ -104,10 +104,11 @@ pub struct StepLog {
 pub struct HeldOutReport {
     /// Images evaluated.
     pub images: usize,
-    /// Mean per-image PSNR in dB of the 8-bit reconstructions (peak 255).
-    pub psnr_db: f64,
-    /// Mean squared error on `[−1, 1]`.
-    pub mse: f64,
+    /// Mean per-image PSNR in dB of the 8-bit reconstructions (peak 255); `None` (JSON `null`)
+    /// with no held-out images.
+    pub psnr_db: Option<f64>,
+    /// Mean squared error on `[−1, 1]`; `None` with no held-out images.
+    pub mse: Option<f64>,
     /// Fraction of codebook entries used by the held-out codes.
     pub codebook_usage: f64,
     /// Entries used.
@@ -261,11 +262,11 @@ pub fn evaluate(
         }
         recons.extend(images);
     }
-    let n = held_out.len().max(1) as f64;
+    let n = held_out.len() as f64;
     let report = HeldOutReport {
         images: held_out.len(),
-        psnr_db: psnr / n,
-        mse: mse / n,
+        psnr_db: (n > 0.0).then(|| psnr / n),
+        mse: (n > 0.0).then(|| mse / n),
         codebook_usage: usage.usage(),
         codes_used: usage.used(),
         perplexity: usage.perplexity(),
@@ -311,9 +312,10 @@ pub fn train_tokenizer(
     resume: bool,
     monitor: Arc<dyn Monitor>,
 ) -> Result<Trained<VqReport>, TrainError> {
+    let created = !run.exists();
     let result = train_tokenizer_in(run, tokenizer, cfg, train, held_out, device, resume, monitor);
     if result.is_err() {
-        checkpoint::discard_unstarted(run);
+        checkpoint::discard_unstarted(run, created);
         // Only this process's own half-written checkpoint: never another run's (e.g. a second
         // start refused because the folder is training).
         if matches!(result, Err(TrainError::Failed { .. })) {
