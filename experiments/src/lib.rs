@@ -15,6 +15,41 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     par_store::write_atomic(path, contents).with_context(|| format!("writing {}", path.display()))
 }
 
+/// Checks `--per-class` for a job that samples `per_class` images of each of 10 classes and holds
+/// them in memory (`bytes_each`): at most [`par_app::limits::MAX_IMAGES`] in all, and in memory.
+///
+/// # Errors
+///
+/// [`par_app::InvalidInput`] naming `--per-class`.
+pub fn check_per_class(per_class: usize, bytes_each: f64) -> anyhow::Result<()> {
+    par_app::limits::check_at_most(
+        "per-class",
+        per_class,
+        par_app::limits::MAX_IMAGES / 10,
+        "10 classes, and at most 10,000,000 images per job",
+    )?;
+    par_app::limits::check_memory(
+        "--per-class",
+        &format!("{} samples held for scoring", 10 * per_class),
+        10.0 * per_class as f64 * bytes_each,
+    )?;
+    Ok(())
+}
+
+/// Ends a multi-stage job binary (the demos, the ablation) whose run folder `out` holds its
+/// settings record `config.json`: runs `run`, and when it fails before any stage got anywhere,
+/// removes what this run created ([`par_app::remove_unstarted_job`]; a record of an earlier run
+/// is left alone). Returns the exit status ([`par_app::finish`]).
+pub fn finish_job(out: &Path, run: impl FnOnce() -> anyhow::Result<()>) -> std::process::ExitCode {
+    let created = !out.exists();
+    let fresh = !out.join("config.json").exists();
+    let result = run();
+    if result.is_err() && fresh {
+        par_app::remove_unstarted_job(out, "config.json", created);
+    }
+    par_app::finish(result)
+}
+
 /// Median of `samples` (seconds); `NaN` for none.
 pub fn median(samples: &mut [f64]) -> f64 {
     if samples.is_empty() {

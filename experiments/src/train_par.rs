@@ -135,6 +135,10 @@ pub fn run_table(preset: Preset, args: &TrainParArgs, table: Table) -> anyhow::R
             par_app::check_positive(flag, v)?;
         }
     }
+    if !args.codes.exists() {
+        // Missing codes: say how to make them.
+        par_app::invalid!("--codes: {}", tokenize_hint(&args.codes, table));
+    }
     let out = OutputDir::check(
         &args.out,
         "--out",

@@ -313,8 +313,9 @@ fn train_par_refuses_bad_flags_and_bad_resumes() {
     );
     // Fields the config leaves out are the codes' (the preset path's rule).
     let partial = dir.path().join("partial.json");
-    std::fs::write(&partial, text.replace("\"vocab_size\": 64, \"num_classes\": 10, ", ""))
-        .unwrap();
+    let left_out = text.replace("\"vocab_size\": 64, \"num_classes\": 10, ", "");
+    assert_ne!(left_out, text, "the fields are left out");
+    std::fs::write(&partial, left_out).unwrap();
     let o = train_with(&partial, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     std::fs::remove_dir_all(&out).unwrap();

@@ -4,11 +4,14 @@
 //!
 //! A run passes when the command ends with status 0, 1 or 2 (130 after the fuzzer's Ctrl-C),
 //! never by a panic (101), an abort (134) or another signal; a failure prints exactly one
-//! `error:` line and no panic message; and it ends within the time bound, or within the grace
+//! `error:` line and no panic message, and a refusal (exit 2) of a value names the flag (or
+//! its field, or quotes the value); and it ends within the time bound, or within the grace
 //! period after the fuzzer's Ctrl-C (SIGINT) once the bound has passed (a long job that a user
 //! asked for is not a crash, but it must stop when asked). The output flags (`--out`) also get
-//! every input of the base command line, and the input folder itself: those runs must be
-//! refused (exit 2) and leave the input byte for byte as it was.
+//! every input of the base command line and the input folder itself, each spelled four ways (as
+//! given, with a trailing slash, through a folder that does not exist and `..`, and through a
+//! symbolic link): those runs must be refused (exit 2) and leave the input byte for byte as it
+//! was.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -20,6 +23,11 @@ use std::time::{Duration, Instant};
 
 /// The extreme values every value-taking flag is given.
 pub const VALUES: [&str; 7] = ["0", "-1", "18446744073709551615", "1e308", "NaN", "inf", ""];
+
+/// Values between the documented maxima and what the machine holds, for targets whose jobs are
+/// quick enough to run them (`Target::mid_values`): where a size estimate that is too low lets
+/// a job through to an allocation failure.
+pub const MID_VALUES: [&str; 2] = ["65536", "1000000"];
 
 /// One command to fuzz: the executable, its subcommand words and a base command line that runs
 /// on the fixtures (`{fx}`: the fixtures folder, `{out}`: a fresh folder of the case).
@@ -34,20 +42,38 @@ pub struct Target {
     pub base: Vec<String>,
     /// Flags not fuzzed (with the reason in the caller's table; e.g. none).
     pub skip: Vec<String>,
+    /// Whether the flags also get [`MID_VALUES`].
+    pub mid_values: bool,
     /// For a resumable job: the flags that continue it (`--resume`, or none for jobs that resume
     /// by running the same command). Run again on the finished base job, it must exit 0 and
     /// change nothing in its output, not a byte or a modification time.
     pub rerun: Option<Vec<String>>,
 }
 
-/// Every file below `dir` with its size, content hash and modification time.
+/// `dir` and everything below it with its size, content hash and modification time (folders:
+/// 0, 0 and theirs).
 pub fn listing(dir: &Path) -> BTreeMap<PathBuf, (u64, u64, std::time::SystemTime)> {
+    fn folders(p: &Path, out: &mut Vec<PathBuf>) {
+        if p.is_dir() {
+            out.push(p.to_path_buf());
+            for e in std::fs::read_dir(p).unwrap().flatten() {
+                folders(&e.path(), out);
+            }
+        }
+    }
+    let mut dirs = Vec::new();
+    folders(dir, &mut dirs);
+    let time = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).expect("listed");
     snapshot(dir)
         .into_iter()
         .map(|(p, (n, h))| {
-            let t = std::fs::metadata(&p).and_then(|m| m.modified()).expect("listed");
+            let t = time(&p);
             (p, (n, h, t))
         })
+        .chain(dirs.into_iter().map(|d| {
+            let t = time(&d);
+            (d, (0, 0, t))
+        }))
         .collect()
 }
 
@@ -129,6 +155,8 @@ pub struct Case {
     pub exe: PathBuf,
     /// The flag and value under test (for messages).
     pub what: String,
+    /// The flag (without dashes) and the value it was given, for a value case.
+    pub flag: Option<(String, String)>,
     /// An input this case gives as the output: it must be refused (exit 2) and leave this path
     /// unchanged.
     pub aliased_input: Option<PathBuf>,
@@ -160,6 +188,26 @@ pub fn cases(targets: &[Target], fx: &Path, scratch: &Path) -> Vec<Case> {
     let mut cases = Vec::new();
     let counter = AtomicUsize::new(0);
     let next_out = || scratch.join(format!("case{:05}", counter.fetch_add(1, Ordering::SeqCst)));
+    // The base line of `t` with `--flag value`, in a folder of its own.
+    let case = |t: &Target,
+                flag: &str,
+                value: &str,
+                what: String,
+                value_case: Option<(String, String)>,
+                aliased_input: Option<PathBuf>| {
+        let out = next_out();
+        let mut args = t.sub.clone();
+        args.extend(with_flag(&t.base, flag, value).iter().map(|a| expand(a, fx, &out)));
+        Case {
+            target: t.name.clone(),
+            args,
+            exe: t.exe.clone(),
+            what,
+            flag: value_case,
+            aliased_input,
+            out,
+        }
+    };
     for t in targets {
         let found = flags(&t.exe, &t.sub);
         assert!(!found.is_empty(), "{}: no flags read from its help", t.name);
@@ -171,22 +219,16 @@ pub fn cases(targets: &[Target], fx: &Path, scratch: &Path) -> Vec<Case> {
             );
         }
         for flag in found.iter().filter(|f| f.takes_value && !t.skip.contains(&f.name)) {
-            for value in VALUES {
-                let out = next_out();
-                let args: Vec<String> = with_flag(&t.base, &flag.name, value)
-                    .iter()
-                    .map(|a| expand(a, fx, &out))
-                    .collect();
-                let mut sub = t.sub.clone();
-                sub.extend(args);
-                cases.push(Case {
-                    target: t.name.clone(),
-                    args: sub,
-                    exe: t.exe.clone(),
-                    what: format!("--{} {value:?}", flag.name),
-                    aliased_input: None,
-                    out,
-                });
+            let mid: &[&str] = if t.mid_values { &MID_VALUES } else { &[] };
+            for &value in VALUES.iter().chain(mid) {
+                cases.push(case(
+                    t,
+                    &flag.name,
+                    value,
+                    format!("--{} {value:?}", flag.name),
+                    Some((flag.name.clone(), value.to_string())),
+                    None,
+                ));
             }
             if flag.name == "out" {
                 // The inputs of the base line, and the fixtures folder that holds them.
@@ -205,21 +247,30 @@ pub fn cases(targets: &[Target], fx: &Path, scratch: &Path) -> Vec<Case> {
                     inputs.push(fx.to_path_buf());
                 }
                 for input in inputs {
-                    let out = next_out();
-                    let args: Vec<String> = with_flag(&t.base, "out", &input.to_string_lossy())
-                        .iter()
-                        .map(|a| expand(a, fx, &out))
-                        .collect();
-                    let mut sub = t.sub.clone();
-                    sub.extend(args);
-                    cases.push(Case {
-                        target: t.name.clone(),
-                        args: sub,
-                        exe: t.exe.clone(),
-                        what: format!("--out = the input {}", input.display()),
-                        aliased_input: Some(input),
-                        out,
-                    });
+                    // The input spelled four ways: as given, with a trailing slash, through a
+                    // folder that does not exist and `..`, and through a symbolic link made in
+                    // the case's folder.
+                    let name = input.file_name().unwrap_or_default().to_string_lossy().into_owned();
+                    let parent = input.parent().unwrap_or(Path::new("/")).to_path_buf();
+                    let link = scratch.join(format!("link{:05}", counter.load(Ordering::SeqCst)));
+                    std::fs::create_dir_all(scratch).unwrap();
+                    let _ = std::os::unix::fs::symlink(&input, &link);
+                    let spellings = [
+                        input.to_string_lossy().into_owned(),
+                        format!("{}/", input.display()),
+                        format!("{}/no-such-folder/../{name}", parent.display()),
+                        link.to_string_lossy().into_owned(),
+                    ];
+                    for spelled in spellings {
+                        cases.push(case(
+                            t,
+                            "out",
+                            &spelled,
+                            format!("--out = the input {spelled}"),
+                            None,
+                            Some(input.clone()),
+                        ));
+                    }
                 }
             }
         }
@@ -339,9 +390,21 @@ pub fn verdict(
         (None, s) => return fail(format!("killed by signal {s:?}")),
     };
     if let Some(c) = ok_code.filter(|&c| c != 0 && c != 130) {
-        let errors = o.stderr.lines().filter(|l| l.starts_with("error")).count();
-        if errors != 1 {
-            return fail(format!("exit {c} with {errors} `error` lines (one expected)"));
+        let errors: Vec<&str> = o.stderr.lines().filter(|l| l.starts_with("error")).collect();
+        if errors.len() != 1 {
+            return fail(format!("exit {c} with {} `error` lines (one expected)", errors.len()));
+        }
+        // A refused value names its flag, its config field, or quotes the value (a distinctive
+        // one: "0" and "" are everywhere), in the error line or, for clap's usage errors, the
+        // lines under it.
+        if let (2, Some((flag, value))) = (c, &case.flag) {
+            let line = o.stderr.as_str();
+            let named = line.contains(&format!("--{flag}"))
+                || line.contains(&flag.replace('-', "_"))
+                || (value.len() > 1 && line.contains(value.as_str()));
+            if !named {
+                return fail(format!("exit 2 without naming --{flag}"));
+            }
         }
     }
     if let Some(input) = &case.aliased_input {
@@ -369,6 +432,7 @@ pub fn check_bases(targets: &[Target], fx: &Path, scratch: &Path, memory_kib: u6
             args,
             exe: t.exe.clone(),
             what: "base".into(),
+            flag: None,
             aliased_input: None,
             out: out.clone(),
         };
@@ -429,7 +493,6 @@ pub fn fuzz(
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
     let times: Mutex<BTreeMap<String, (usize, f64, f64)>> = Mutex::new(BTreeMap::new());
-    // Alias cases first, on one thread each time, since they watch shared fixtures.
     std::thread::scope(|s| {
         for _ in 0..threads.max(1) {
             s.spawn(|| {

@@ -24,7 +24,7 @@ pub mod video_out;
 use std::error::Error as StdError;
 use std::process::ExitCode;
 
-pub use output::{Inputs, OutputDir, OutputFile, discard_unstarted};
+pub use output::{Inputs, OutputDir, OutputFile, check_inputs_exist, remove_unstarted_job};
 pub use progress::{BarMonitor, bar, stop_flag};
 
 /// A user-supplied file or value that cannot be used (wrong dtype, shape, range): exit status 2.

@@ -3,10 +3,14 @@
 //! an output's disk.
 //!
 //! Memory is the smallest of: the kernel's `MemAvailable` (`/proc/meminfo`), the headroom of the
-//! process's cgroup (`memory.max − memory.current`, cgroup v2), and the headroom under the
-//! address-space and data-segment limits (`ulimit -v`, `ulimit -d`) minus what the process already
-//! maps (`VmSize`). Where none of them can be read (not Linux) there is no memory bound and only the
-//! documented maxima apply.
+//! process's cgroup (its limit less its usage without the reclaimable page cache: cgroup v2
+//! `memory.max − (memory.current − inactive_file)`, v1 `memory.limit_in_bytes −
+//! (memory.usage_in_bytes − total_inactive_file)`), and the headroom under the address-space and
+//! data-segment limits (`ulimit -v`, `ulimit -d`) minus what the process already maps (`VmSize`,
+//! `VmData`). Where none of them can be read (not Linux) there is no memory bound and only the
+//! documented maxima apply. A size is refused when its estimate exceeds 90 % of that (the
+//! estimates are upper bounds calibrated against measured peaks; the margin is for the rest of
+//! the process).
 
 use std::path::Path;
 
@@ -18,15 +22,53 @@ fn read_kib(text: &str, key: &str) -> Option<u64> {
     Some(kib.saturating_mul(1024))
 }
 
+fn read_u64(path: &Path) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok() // "max" (v2): no limit
+}
+
+/// The value of `key` in a cgroup's `memory.stat` (0 when absent).
+fn stat_value(dir: &Path, key: &str) -> u64 {
+    std::fs::read_to_string(dir.join("memory.stat"))
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 fn cgroup_headroom() -> Option<u64> {
     let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let rel = cgroup.lines().find_map(|l| l.strip_prefix("0::"))?.trim_start_matches('/');
-    let dir = Path::new("/sys/fs/cgroup").join(rel);
-    let max = std::fs::read_to_string(dir.join("memory.max")).ok()?;
-    let max: u64 = max.trim().parse().ok()?; // "max": no limit
-    let current: u64 =
-        std::fs::read_to_string(dir.join("memory.current")).ok()?.trim().parse().ok()?;
-    Some(max.saturating_sub(current))
+    // cgroup v2: one line "0::/path".
+    if let Some(rel) = cgroup.lines().find_map(|l| l.strip_prefix("0::")) {
+        let dir = Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/'));
+        if let (Some(max), Some(current)) =
+            (read_u64(&dir.join("memory.max")), read_u64(&dir.join("memory.current")))
+        {
+            let used = current.saturating_sub(stat_value(&dir, "inactive_file"));
+            return Some(max.saturating_sub(used));
+        }
+    }
+    // cgroup v1: the memory controller's line "N:memory:/path"; inside a container the folder is
+    // the controller's root. A limit near 2⁶³ means none.
+    let rel = cgroup.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        controllers.split(',').any(|c| c == "memory").then_some(path)
+    })?;
+    let root = Path::new("/sys/fs/cgroup/memory");
+    for dir in [root.join(rel.trim_start_matches('/')), root.to_path_buf()] {
+        if let (Some(limit), Some(usage)) = (
+            read_u64(&dir.join("memory.limit_in_bytes")),
+            read_u64(&dir.join("memory.usage_in_bytes")),
+        ) {
+            if limit >= 1 << 62 {
+                return None;
+            }
+            let used = usage.saturating_sub(stat_value(&dir, "total_inactive_file"));
+            return Some(limit.saturating_sub(used));
+        }
+    }
+    None
 }
 
 #[cfg(unix)]
@@ -104,10 +146,10 @@ pub fn human_bytes(bytes: f64) -> String {
 /// [`InvalidInput`] naming `flag` (the flag, or the flags, that sized it), `what` and the bytes.
 pub fn check_memory(flag: &str, what: &str, bytes: f64) -> Result<(), InvalidInput> {
     if let Some(available) = memory_available()
-        && (bytes.is_nan() || bytes > available as f64)
+        && (bytes.is_nan() || bytes > 0.9 * available as f64)
     {
         return Err(InvalidInput(format!(
-            "{flag}: {what} needs about {} of memory, more than the {} this process can take (free memory, cgroup and ulimit); lower it",
+            "{flag}: {what} needs about {} of memory, more than 90 % of the {} this process can take (free memory, cgroup and ulimit); lower it",
             human_bytes(bytes),
             human_bytes(available as f64)
         )));

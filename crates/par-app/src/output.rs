@@ -28,53 +28,50 @@ fn existing_ancestor(dir: &Path) -> PathBuf {
 }
 
 /// Checks that folder `dir` exists and can be written, or can be created: its nearest existing
-/// ancestor is a folder in which a (removed at once) probe file can be created. Creates nothing.
+/// ancestor is a folder the process may write in (`access(W_OK)`: permissions and read-only
+/// file systems). Creates and touches nothing, so a finished job run again leaves even its
+/// folder's modification time alone.
 fn check_writable(dir: &Path, flag: &str, target: &Path) -> Result<(), InvalidInput> {
     let at = existing_ancestor(dir);
     let fail = |why: String| InvalidInput(format!("{flag} {}: {why}", target.display()));
     if !at.is_dir() {
         return Err(fail(format!("{} is not a folder", at.display())));
     }
-    tempfile::Builder::new()
-        .prefix(".par-write-check")
-        .tempfile_in(&at)
-        .map(drop)
-        .map_err(|e| fail(format!("cannot write in {}: {e}", at.display())))
+    #[cfg(unix)]
+    let writable =
+        rustix::fs::access(&at, rustix::fs::Access::WRITE_OK).map_err(std::io::Error::from);
+    #[cfg(not(unix))]
+    let writable = tempfile::Builder::new().prefix(".par-write-check").tempfile_in(&at).map(drop);
+    writable.map_err(|e| fail(format!("cannot write in {}: {e}", at.display())))
 }
 
 /// A command's input files and folders under the flags that give them (`None`: not given).
 pub type Inputs<'a> = [(&'a str, Option<&'a Path>)];
 
-/// `path` made absolute with links resolved, also when it does not exist yet: its nearest
-/// existing ancestor canonicalised, the rest appended (`..` and `.` folded lexically).
+/// `path` made absolute with links resolved, also when it does not exist yet: walked component
+/// by component from the root, each existing prefix canonicalised (so a link is followed before
+/// a `..` after it is applied), `..` of a missing component folded lexically (a missing folder
+/// cannot be a link), `.` dropped.
 fn resolved(path: &Path) -> PathBuf {
     let absolute = if path.is_absolute() {
         path.to_path_buf()
     } else {
         std::env::current_dir().unwrap_or_default().join(path)
     };
-    let mut base = absolute.as_path();
-    let mut rest = Vec::new();
-    let canonical = loop {
-        if let Ok(c) = base.canonicalize() {
-            break c;
-        }
-        match (base.parent(), base.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_os_string());
-                base = parent;
-            }
-            _ => break base.to_path_buf(),
-        }
-    };
-    let mut out = canonical;
-    for name in rest.iter().rev() {
-        match Path::new(name).components().next() {
-            Some(Component::ParentDir) => {
+    let mut out = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            Component::Prefix(_) | Component::RootDir => out.push(component),
+            Component::CurDir => {}
+            Component::ParentDir => {
                 out.pop();
             }
-            Some(Component::CurDir) | None => {}
-            _ => out.push(name),
+            Component::Normal(name) => {
+                out.push(name);
+                if let Ok(canonical) = out.canonicalize() {
+                    out = canonical;
+                }
+            }
         }
     }
     out
@@ -99,6 +96,24 @@ fn alias(flag: &str, out: &Path, input_flag: &str, input: &Path, why: &str) -> I
         out.display(),
         input.display()
     ))
+}
+
+/// Refuses an input that does not exist, naming its flag (before any work, so a typo is not
+/// reported as a bare OS error after minutes of loading).
+///
+/// # Errors
+///
+/// [`InvalidInput`] `--flag PATH: no such file or folder`.
+pub fn check_inputs_exist(inputs: &Inputs<'_>) -> Result<(), InvalidInput> {
+    for (flag, input) in inputs.iter().filter_map(|(f, p)| p.map(|p| (*f, p))) {
+        if std::fs::metadata(input).is_err() {
+            return Err(InvalidInput(format!(
+                "{flag} {}: no such file or folder",
+                input.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses an output file that is one of the inputs.
@@ -162,7 +177,7 @@ fn remove_empty(created: &[PathBuf]) {
 /// job's settings record `record` (`config.json`), no stage got anywhere, so the record is
 /// removed and, if the job `created` the folder, the folder too: a failed job leaves nothing it
 /// created. A folder with any stage's progress is kept (the job resumes from it).
-pub fn discard_unstarted(dir: &Path, record: &str, created: bool) {
+pub fn remove_unstarted_job(dir: &Path, record: &str, created: bool) {
     let only_record = std::fs::read_dir(dir)
         .is_ok_and(|entries| entries.flatten().all(|e| e.file_name().to_string_lossy() == record));
     if only_record {
@@ -181,8 +196,9 @@ pub struct OutputFile {
 }
 
 impl OutputFile {
-    /// Checks `path` before any work: not a folder, not one of `inputs` nor inside an input
-    /// folder, and its folder exists and is writable or can be created. Creates nothing.
+    /// Checks `path` before any work: every one of `inputs` exists; `path` is not a folder, not
+    /// one of `inputs` nor inside an input folder, and its folder exists and is writable or can
+    /// be created. Creates nothing.
     ///
     /// # Errors
     ///
@@ -191,8 +207,10 @@ impl OutputFile {
         if path.as_os_str().is_empty() {
             return Err(InvalidInput(format!("{flag}: an empty path; give a file name")));
         }
+        check_inputs_exist(inputs)?;
         check_file_apart(path, flag, inputs)?;
-        if path.is_dir() {
+        // `resolved`: also a folder reached through a missing folder and `..`.
+        if path.is_dir() || resolved(path).is_dir() {
             return Err(InvalidInput(format!(
                 "{flag} {}: is a directory; give a file name",
                 path.display()
@@ -238,9 +256,9 @@ pub struct OutputDir {
 }
 
 impl OutputDir {
-    /// Checks `path` before any work: an existing folder that can be written, or a folder that
-    /// can be created; neither one of `inputs`, nor holding one, nor inside an input folder.
-    /// Creates nothing.
+    /// Checks `path` before any work: every one of `inputs` exists; `path` is an existing folder
+    /// that can be written, or a folder that can be created; neither one of `inputs`, nor holding
+    /// one, nor inside an input folder. Creates nothing.
     ///
     /// # Errors
     ///
@@ -249,6 +267,7 @@ impl OutputDir {
         if path.as_os_str().is_empty() {
             return Err(InvalidInput(format!("{flag}: an empty path; give a folder")));
         }
+        check_inputs_exist(inputs)?;
         check_dir_apart(path, flag, inputs)?;
         if path.exists() && !path.is_dir() {
             return Err(InvalidInput(format!(
@@ -332,10 +351,24 @@ mod tests {
         let e = OutputFile::check(&input, "--out", &inputs).unwrap_err();
         assert!(e.0.contains("is the same file as --checkpoint"), "{e}");
         OutputFile::check(&d.join("data/../a.pt"), "--out", &inputs).unwrap_err();
+        // Through a folder that does not exist yet, then `..` (was: accepted, and the write
+        // created `missing/` and replaced the input).
+        OutputFile::check(&d.join("missing/../a.pt"), "--out", &inputs).unwrap_err();
+        OutputFile::check(&d.join("missing/x/../../a.pt"), "--out", &inputs).unwrap_err();
+        assert!(OutputDir::check(&d.join("missing/../data/codes"), "--out", &inputs).is_err());
         #[cfg(unix)]
         {
             std::os::unix::fs::symlink(&input, d.join("link.pt")).unwrap();
             OutputFile::check(&d.join("link.pt"), "--out", &inputs).unwrap_err();
+            // A link to the input folder, then `..` out of it and back in.
+            std::os::unix::fs::symlink(&data, d.join("datalink")).unwrap();
+            assert!(
+                OutputDir::check(&d.join("datalink/class0/../codes"), "--out", &inputs).is_err()
+            );
+            assert!(
+                OutputDir::check(&d.join("datalink/zz/../../data/codes"), "--out", &inputs)
+                    .is_err()
+            );
         }
         std::fs::hard_link(&input, d.join("hard.pt")).unwrap();
         OutputFile::check(&d.join("hard.pt"), "--out", &inputs).unwrap_err();
@@ -355,6 +388,9 @@ mod tests {
                 .contains("lies inside")
         );
         assert!(OutputDir::check(&input, "--out", &inputs).is_err());
+        // A trailing slash is the same folder.
+        let slash = PathBuf::from(format!("{}/", data.display()));
+        assert!(OutputDir::check(&slash, "--out", &inputs).is_err());
         // Apart: accepted, and an empty path is refused.
         OutputFile::check(&d.join("b.pt"), "--out", &inputs).unwrap();
         OutputDir::check(&d.join("run"), "--out", &inputs).unwrap();

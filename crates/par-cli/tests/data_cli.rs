@@ -183,6 +183,10 @@ fn tokenize_rejects_bad_folders_and_settings_by_name() {
     let o = run(&["--images", s(&root), "--image-size", "12"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let o = run(&["--idx", s(&dir.path().join("no_idx"))]);
+    assert!(stderr(&o).contains("--idx") && stderr(&o).contains("no_idx"), "{}", stderr(&o));
+    // An IDX folder without the split's files names the file looked for.
+    std::fs::create_dir_all(dir.path().join("empty_idx")).unwrap();
+    let o = run(&["--idx", s(&dir.path().join("empty_idx"))]);
     assert!(stderr(&o).contains("train-images-idx3-ubyte"), "{}", stderr(&o));
 }
 
@@ -428,7 +432,7 @@ fn entropy_maps_queries_and_self_check() {
     let bad = dir.path().join("bad");
     for (args, needle) in [
         (vec!["--estimator", "mlp"], "--target"),
-        (vec!["--target", "99"], "position 99"),
+        (vec!["--target", "99"], "--target 99"),
         (vec!["--jitter", "nan"], "--jitter"),
         (vec!["--references", "16"], "--references"),
     ] {
@@ -531,7 +535,7 @@ fn sample_writes_images_grid_and_npz_and_resumes_to_identical_files() {
     // Other settings on a started job are refused.
     let o = run(&b, &["--cfg-scale", "3"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("other settings"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("sampling.cfg_scale = 1.5 (this job: 3.0)"), "{}", stderr(&o));
     // A --parallel that does not match the checkpoint is refused.
     let o = run(&dir.path().join("c"), &["--parallel", "16"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));

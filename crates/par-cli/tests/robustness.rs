@@ -558,6 +558,48 @@ fn tokenize_strict_can_be_rerun_after_removing_the_bad_image() {
     assert_eq!(par_data::CodeStore::open(&out).unwrap().info().num_images, 3);
 }
 
+#[test]
+fn a_strict_tokenize_resumes_after_the_bad_image_is_fixed_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tok = tokenizer(d, "tok.safetensors", |_| {});
+    let root = d.join("images");
+    std::fs::create_dir_all(root.join("a")).unwrap();
+    let good = |i: u32| {
+        let mut png = std::io::Cursor::new(Vec::new());
+        image::GrayImage::from_fn(16, 16, |x, y| image::Luma([(x * y + i) as u8]))
+            .write_to(&mut png, image::ImageFormat::Png)
+            .unwrap();
+        png.into_inner()
+    };
+    for i in 0..4 {
+        std::fs::write(root.join(format!("a/{i}.png")), good(i)).unwrap();
+    }
+    std::fs::write(root.join("a/2.png"), b"not an image").unwrap();
+    let out = d.join("codes");
+    let args = [
+        "tokenize",
+        "--images",
+        s(&root),
+        "--tokenizer",
+        s(&tok),
+        "--image-size",
+        "16",
+        "--chunk-size",
+        "1",
+        "--strict",
+        "--out",
+        s(&out),
+    ];
+    refused(&par(&args), 2, &["2.png"]);
+    assert!(out.join(".tokenize/chunk-000001.parc").is_file(), "two chunks done");
+    // Fixed in place (another size): the job resumes (was: refused on its file list).
+    std::fs::write(root.join("a/2.png"), good(2)).unwrap();
+    let o = par(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(par_data::CodeStore::open(&out).unwrap().info().num_images, 4);
+}
+
 // ---- 4. resume -------------------------------------------------------------------------------
 
 #[test]
@@ -804,17 +846,23 @@ fn sampler_pair(dir: &Path) -> (PathBuf, PathBuf) {
     (model, tok)
 }
 
-/// The n = 4 fixture cut to 16 codes, its output head scaled by `scale` (another model).
-fn write_sampler_model(path: &Path, scale: f32) {
-    let mut state = StateDict::read(&fixture("n4.pt")).unwrap();
+/// A gpt-tiny n = 4 state dict cut to the first 16 codes (the 16-code tokenizer's), with its
+/// config stored.
+fn cut_to_16_codes(mut state: StateDict) -> StateDict {
     for key in ["tok_embeddings.weight", "output.weight"] {
         let w = state.tensors.get_mut(key).unwrap();
         let cols = w.shape[1];
         w.shape[0] = 16;
         w.values.truncate(16 * cols);
     }
-    state.tensors.get_mut("output.weight").unwrap().values.iter_mut().for_each(|v| *v *= scale);
     state.store_json(CONFIG_METADATA_KEY, &Preset::GptTiny.config(4, 4).with_vocab_size(16));
+    state
+}
+
+/// The n = 4 fixture cut to 16 codes, its output head scaled by `scale` (another model).
+fn write_sampler_model(path: &Path, scale: f32) {
+    let mut state = cut_to_16_codes(StateDict::read(&fixture("n4.pt")).unwrap());
+    state.tensors.get_mut("output.weight").unwrap().values.iter_mut().for_each(|v| *v *= scale);
     state.write_safetensors(path).unwrap();
 }
 
@@ -822,14 +870,15 @@ fn sample_args<'a>(model: &'a Path, tok: &'a Path, out: &'a Path) -> Vec<&'a str
     vec!["sample", "--checkpoint", s(model), "--tokenizer", s(tok), "--out", s(out)]
 }
 
-/// Every file below `dir` with its bytes and modification time: "nothing changed".
+/// `dir` and everything below it with its bytes (none for a folder) and modification time:
+/// "nothing changed", folders' time stamps included.
 fn contents(dir: &Path) -> Vec<(PathBuf, Vec<u8>, std::time::SystemTime)> {
-    tree(dir)
-        .into_iter()
-        .filter(|p| p.is_file())
+    std::iter::once(dir.to_path_buf())
+        .chain(tree(dir))
         .map(|p| {
             let m = std::fs::metadata(&p).unwrap().modified().unwrap();
-            (p.clone(), std::fs::read(&p).unwrap(), m)
+            let bytes = if p.is_file() { std::fs::read(&p).unwrap() } else { Vec::new() };
+            (p.clone(), bytes, m)
         })
         .collect()
 }
@@ -854,6 +903,16 @@ fn huge_counts_and_sizes_are_refused_naming_the_flag_and_the_bytes() {
         .output()
         .unwrap();
     refused(&o, 2, &["--per-class 4294967295"]);
+    // A batch whose KV cache passes the image cap but not a 2 GiB address-space limit: refused by
+    // the memory estimate, naming the flags, before anything is allocated.
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 2097152; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_par"))
+        .args(with(with(base.clone(), "--per-class", "20000"), "--batch-size", "200000"))
+        .output()
+        .unwrap();
+    refused(&o, 2, &["--batch-size/--image-size", "of memory"]);
     // Sides of the .npz above the documented maximum (was: a 12 TB allocation, exit 134).
     for size in ["1000000", "5000"] {
         let args = with(with(base.clone(), "--per-class", "1"), "--npz-size", size);
@@ -889,7 +948,10 @@ fn outputs_never_alias_inputs() {
     let ckpt = par_checkpoint(d, "n4.safetensors", |_| {});
     std::os::unix::fs::symlink(&ckpt, d.join("link.safetensors")).unwrap();
     std::fs::hard_link(&ckpt, d.join("hard.safetensors")).unwrap();
-    let before = contents(d);
+    // The files (the test makes and removes a folder in `d`, which moves `d`'s own time stamp).
+    let files =
+        |d: &Path| contents(d).into_iter().filter(|(p, ..)| p.is_file()).collect::<Vec<_>>();
+    let before = files(d);
     // The checkpoint as the output, by name, through a symbolic link and a hard link (was:
     // exit 0, the input overwritten).
     for out in [ckpt.clone(), d.join("link.safetensors"), d.join("hard.safetensors")] {
@@ -927,7 +989,7 @@ fn outputs_never_alias_inputs() {
     ]);
     refused(&o, 2, &["--out", "lies inside --images"]);
     std::fs::remove_dir_all(&images).unwrap();
-    assert_eq!(contents(d), before, "every input as it was");
+    assert_eq!(files(d), before, "every input as it was");
 }
 
 #[test]
@@ -940,10 +1002,16 @@ fn a_sample_job_refuses_changed_inputs_and_a_finished_one_changes_nothing() {
     let o = par(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     let done = contents(&out);
-    // The same job again: exit 0, not a byte or a time stamp changed.
+    // The same job again: exit 0, not a byte or a time stamp changed (the folder's included).
+    std::thread::sleep(std::time::Duration::from_millis(20));
     let o = par(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("already finished"), "{}", stderr(&o));
+    assert_eq!(contents(&out), done);
+    // The checkpoint under another spelling is the same input (compared by content).
+    let spelled = format!("{}/./{}", d.display(), model.file_name().unwrap().to_str().unwrap());
+    let o = par(&with(args.clone(), "--checkpoint", &spelled));
+    assert!(o.status.success() && stderr(&o).contains("already finished"), "{}", stderr(&o));
     assert_eq!(contents(&out), done);
     // A killed job (its last batch missing) whose checkpoint was then retrained in place: the
     // resume is refused, naming the checkpoint (was: exit 0 with images of two models).
@@ -955,10 +1023,17 @@ fn a_sample_job_refuses_changed_inputs_and_a_finished_one_changes_nothing() {
     write_sampler_model(&model, 2.0);
     refused(&par(&args), 2, &["--checkpoint", "changed since the job", "other content"]);
     assert_eq!(contents(&out), partial, "nothing written");
-    // The original weights: the job finishes with the same bytes as the uninterrupted one.
+    // The original weights: the job finishes with the same bytes as the uninterrupted one,
+    // also when its manifest comes from a version that recorded no fingerprints (a warning).
     write_sampler_model(&model, 1.0);
+    let manifest = out.join("sample.json");
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    json.as_object_mut().unwrap().remove("inputs").unwrap();
+    std::fs::write(&manifest, json.to_string()).unwrap();
     let o = par(&args);
     assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("recorded no input fingerprints"), "{}", stderr(&o));
     let same = |a: &[(PathBuf, Vec<u8>, std::time::SystemTime)],
                 b: &[(PathBuf, Vec<u8>, std::time::SystemTime)]| {
         a.iter().map(|f| (&f.0, &f.1)).eq(b.iter().map(|f| (&f.0, &f.1)))
@@ -984,14 +1059,7 @@ fn failed_jobs_leave_nothing_and_finished_ones_rerun_as_no_ops() {
     let tok = tokenizer(d, "tok.safetensors", |_| {});
     // Sampling whose logits overflow (finite weights): exit 1, and no sample.json, no images/,
     // no output folder (was: both left behind).
-    let mut state = StateDict::read(&overflowing(d)).unwrap();
-    for key in ["tok_embeddings.weight", "output.weight"] {
-        let w = state.tensors.get_mut(key).unwrap();
-        let cols = w.shape[1];
-        w.shape[0] = 16;
-        w.values.truncate(16 * cols);
-    }
-    state.store_json(CONFIG_METADATA_KEY, &Preset::GptTiny.config(4, 4).with_vocab_size(16));
+    let state = cut_to_16_codes(StateDict::read(&overflowing(d)).unwrap());
     let bad = d.join("bad.safetensors");
     state.write_safetensors(&bad).unwrap();
     let before = tree(d);
@@ -1034,9 +1102,25 @@ fn failed_jobs_leave_nothing_and_finished_ones_rerun_as_no_ops() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("already finished"), "{}", stderr(&o));
     assert_eq!(contents(&codes), finished);
-    // Another image set into the finished store: refused, naming what differs.
+    // The same folder and tokenizer spelled otherwise are the same inputs.
+    let images_spelled = format!("{}/../images/.", images.display());
+    let tok_spelled = format!("{}/./tok.safetensors", d.display());
+    let o = par(&with(
+        with(tokenize.to_vec(), "--images", &images_spelled),
+        "--tokenizer",
+        &tok_spelled,
+    ));
+    assert!(o.status.success() && stderr(&o).contains("already finished"), "{}", stderr(&o));
+    assert_eq!(contents(&codes), finished);
+    // An image replaced (another size) since the store was made: refused, naming what differs.
+    image::GrayImage::from_fn(16, 16, |x, y| image::Luma([(x * 13 + y * 7) as u8 ^ 0x5a]))
+        .save(images.join("a/1.png"))
+        .unwrap();
+    refused(&par(&tokenize), 2, &["already holds a finished job", "another file list"]);
+    assert_eq!(contents(&codes), finished);
+    // And one added: the count differs.
     image::GrayImage::new(16, 16).save(images.join("a/2.png")).unwrap();
-    refused(&par(&tokenize), 2, &["already holds a finished job", "source_"]);
+    refused(&par(&tokenize), 2, &["already holds a finished job", "source_images = 2"]);
     assert_eq!(contents(&codes), finished);
 }
 
@@ -1122,7 +1206,8 @@ fn explicit_settings_are_used_or_refused_never_replaced() {
         s(&out),
     ]);
     refused(&o, 2, &["--model-config", "parallel = 16", "PAR-4×"]);
-    // Left out, the checkpoint's degree is taken.
+    // Left out, the checkpoint's degree is taken: the n = 16 fixture with a config whose
+    // default degree (4) differs.
     let partial = d.join("partial.json");
     let mut json = serde_json::to_value(Preset::GptTiny.config(4, 4)).unwrap();
     json.as_object_mut().unwrap().remove("parallel");
@@ -1130,7 +1215,7 @@ fn explicit_settings_are_used_or_refused_never_replaced() {
     let o = par(&[
         "generate",
         "--checkpoint",
-        s(&ckpt),
+        s(&fixture("n16.pt")),
         "--model-config",
         s(&partial),
         "--classes",

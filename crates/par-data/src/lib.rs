@@ -35,12 +35,12 @@ pub use folder::{IMAGE_EXTENSIONS, ImageFolder};
 pub use idx::{FASHION_MNIST_CLASSES, IdxImages, IdxSplit, read_idx_labels};
 pub use imageset::ImageSet;
 pub use moving::{MOVING_VELOCITIES, moving_clip, moving_clips, moving_path, moving_seed};
-pub use pixels::{PixelImage, load_image};
+pub use pixels::{PixelImage, decode_image, load_image};
 pub use resample::{Filter, interpolate_bicubic, resize};
 pub use store::{COMPACT_FILE, CodeStore, CodeStoreInfo, REPORT_FILE};
 pub use video::{
     CLASS_INDEX_FILE, ClipIter, ClipReport, ClipSet, ClipSpec, DEFAULT_SPLIT_FILE, DecodedClip,
-    FFMPEG_ENV, SPLIT_LIST_FOLDER, VIDEO_EXTENSIONS, VideoClip, VideoFolder, check_ffmpeg,
+    FFMPEG_ENV, MAX_FPS, SPLIT_LIST_FOLDER, VIDEO_EXTENSIONS, VideoClip, VideoFolder, check_ffmpeg,
     decode_clip, ffmpeg_program,
 };
 

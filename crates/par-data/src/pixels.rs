@@ -166,6 +166,17 @@ impl PixelImage {
 /// or not an image.
 pub fn load_image(path: &Path, channels: usize) -> Result<PixelImage, DataError> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    decode_image(path, bytes, channels)
+}
+
+/// [`load_image`] of a file's bytes already read (`path` names it in errors): for a caller that
+/// also fingerprints them, so the file is read once and what is hashed is what is decoded.
+///
+/// # Errors
+///
+/// [`DataError::Io`] for an unreadable format guess, [`DataError::Image`] if the bytes are
+/// corrupt, truncated or not an image.
+pub fn decode_image(path: &Path, bytes: Vec<u8>, channels: usize) -> Result<PixelImage, DataError> {
     let image = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| DataError::io(path, e))?

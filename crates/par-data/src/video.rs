@@ -328,13 +328,18 @@ impl VideoFolder {
 // ---------------------------------------------------------------------------------------------
 // Clips.
 
+/// The highest frame rate a clip is resampled to (ffmpeg's frame-rate filter takes any; a rate
+/// far above what cameras record only multiplies the frames decoded per clip).
+pub const MAX_FPS: f64 = 1000.0;
+
 /// What a clip is: `frames` frames sampled at `fps` frames per second, `size × size` pixels. The
 /// default is the paper's UCF-101 setting: 17 frames at 8 fps, 128 × 128 (docs/spec.md §8).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ClipSpec {
     /// Frames per clip (≥ 1; 17 in the paper: 1 + 16, MAGVIT-v2's causal first frame).
     pub frames: usize,
-    /// The rate the video is resampled to before a clip is cut (finite, > 0; 8 in the paper).
+    /// The rate the video is resampled to before a clip is cut (finite, in (0, [`MAX_FPS`]];
+    /// 8 in the paper).
     pub fps: f64,
     /// The side of the square frames (1 ..= [`MAX_IMAGE_SIZE`]; 128 in the paper).
     pub size: usize,
@@ -373,10 +378,10 @@ impl ClipSpec {
                 reason: "must be ≥ 1, got 0".into(),
             });
         }
-        if !(self.fps.is_finite() && self.fps > 0.0) {
+        if !(self.fps.is_finite() && self.fps > 0.0 && self.fps <= MAX_FPS) {
             return Err(DataError::Setting {
                 field: "fps",
-                reason: format!("must be a finite number > 0, got {}", self.fps),
+                reason: format!("must be a finite number in (0, {MAX_FPS}], got {}", self.fps),
             });
         }
         if self.size == 0 || self.size > MAX_IMAGE_SIZE {

@@ -176,6 +176,19 @@ pub enum DeviceError {
         /// The index asked for.
         index: usize,
     },
+    /// A GPU backend has no such device on this machine (the adapters Burn enumerates).
+    #[error(
+        "backend `{backend}` has no device {} on this machine ({available} found); `par devices --backend {backend}` lists what runs",
+        index.map_or("at all".to_string(), |i| format!("--device-index {i}"))
+    )]
+    NoGpu {
+        /// The backend.
+        backend: Backend,
+        /// The index asked for (`None`: the default device).
+        index: Option<usize>,
+        /// Devices of this backend found.
+        available: usize,
+    },
     /// The device refused the precision.
     #[error("backend `{backend}` cannot use --dtype {}: {source}", dtype.name())]
     Dtype {
@@ -270,6 +283,28 @@ fn cpu_only_index(backend: Backend, index: Option<usize>) -> Result<(), DeviceEr
     }
 }
 
+/// `device` if Burn enumerates it among `kind`'s devices on this machine (any of them for the
+/// default device), so that a GPU that is not there is an error naming the flag instead of a
+/// panic inside the runtime's first kernel launch.
+#[cfg(any(feature = "wgpu-bare", feature = "cuda-bare"))]
+fn gpu_present(
+    backend: Backend,
+    index: Option<usize>,
+    device: Device,
+    kind: burn::tensor::DeviceType,
+) -> Result<Device, DeviceError> {
+    let available = Device::enumerate(kind);
+    let found = match index {
+        None => !available.is_empty(),
+        Some(_) => available.contains(&device),
+    };
+    if found {
+        Ok(device)
+    } else {
+        Err(DeviceError::NoGpu { backend, index, available: available.len() })
+    }
+}
+
 #[allow(unused_variables)] // `index` is unused when only CPU backends are compiled in
 fn make_device(backend: Backend, index: Option<usize>) -> Result<Device, DeviceError> {
     let not_compiled =
@@ -285,12 +320,22 @@ fn make_device(backend: Backend, index: Option<usize>) -> Result<Device, DeviceE
         #[cfg(feature = "host")]
         Backend::Host => cpu_only_index(backend, index).map(|()| Device::flex()),
         #[cfg(feature = "wgpu-bare")]
-        Backend::Wgpu => Ok(Device::wgpu(match index {
-            None => burn::tensor::DeviceKind::DefaultDevice,
-            Some(i) => burn::tensor::DeviceKind::DiscreteGpu(i),
-        })),
+        Backend::Wgpu => gpu_present(
+            backend,
+            index,
+            Device::wgpu(match index {
+                None => burn::tensor::DeviceKind::DefaultDevice,
+                Some(i) => burn::tensor::DeviceKind::DiscreteGpu(i),
+            }),
+            burn::tensor::DeviceType::Wgpu,
+        ),
         #[cfg(feature = "cuda-bare")]
-        Backend::Cuda => Ok(Device::cuda(index.unwrap_or(0))),
+        Backend::Cuda => gpu_present(
+            backend,
+            index,
+            Device::cuda(index.unwrap_or(0)),
+            burn::tensor::DeviceType::Cuda,
+        ),
         #[allow(unreachable_patterns)] // every backend compiled in
         _ => Err(not_compiled()),
     }

@@ -522,29 +522,32 @@ impl ParTransformerConfig {
         self.num_parameters() * bytes_per_param
     }
 
-    /// An estimate of the f32 activations a training step on `sequences` sequences keeps for the
-    /// backward pass, without activation checkpointing: per layer, ten `d_model`-wide tensors
-    /// (two norms, q, k, v, the attention output, two residuals, the projections) and three
-    /// SwiGLU-hidden-wide ones per token, plus the attention scores and probabilities
-    /// (`2 · heads · S²`); then the logits, their softmax and gradient (`3 · S · vocab`). `S =
-    /// frames · grid² + n` slots. In `f64`, so that absurd batches give a huge number instead of
-    /// wrapping; used to refuse a batch the machine cannot hold before training starts.
+    /// An upper estimate of the f32 activations a training step on `sequences` sequences keeps
+    /// for the backward pass, without activation checkpointing: per layer, ten `d_model`-wide
+    /// tensors (two norms, q, k, v, the attention output, two residuals, the projections) and
+    /// three SwiGLU-hidden-wide ones per token, plus the attention scores and probabilities
+    /// (`2 · heads · S²`); then the logits, their softmax and gradient (`3 · S · vocab`); times 2
+    /// for the gradients and Burn's autodiff intermediates (calibrated on flex: the measured peak
+    /// stays below it, docs/training.md). `S = frames · grid² + n` slots. In `f64`, so that
+    /// absurd batches give a huge number instead of wrapping; used to refuse a batch the machine
+    /// cannot hold before training starts.
     pub fn training_bytes(&self, sequences: usize) -> f64 {
         let rows = sequences as f64;
         let slots = (self.frames as f64) * (self.grid_size as f64).powi(2) + self.parallel as f64;
         let per_token = 10.0 * self.d_model as f64 + 3.0 * self.ffn_hidden() as f64;
         let per_layer = slots * per_token + 2.0 * self.n_heads as f64 * slots * slots;
         let logits = 3.0 * slots * self.vocab_size as f64;
-        4.0 * rows * (self.n_layers as f64 * per_layer + logits)
+        2.0 * 4.0 * rows * (self.n_layers as f64 * per_layer + logits)
     }
 
     /// An upper estimate of the f32 memory that KV-cached sampling of `sequences` rows needs on
     /// top of the weights (a batch of B images with classifier-free guidance is 2·B rows): the
     /// cache, `2 · layers · rows · S · d_model`, plus one step's attention scores,
     /// `rows · heads · n · S`, and logits, `rows · n · vocab`, for sequences of
-    /// `S = frames · grid² + n` slots and steps of at most `n` tokens. In `f64` so that absurd
-    /// configs overflow to a huge number rather than wrap; used to refuse a batch or a grid the
-    /// machine cannot hold before anything is allocated.
+    /// `S = frames · grid² + n` slots and steps of at most `n` tokens; times 2 for the step's
+    /// temporaries (calibrated on the host engine and flex: the measured peak stays below it).
+    /// In `f64` so that absurd configs overflow to a huge number rather than wrap; used to
+    /// refuse a batch or a grid the machine cannot hold before anything is allocated.
     pub fn sampling_bytes(&self, sequences: usize) -> f64 {
         let rows = sequences as f64;
         let slots = (self.frames as f64) * (self.grid_size as f64).powi(2) + self.parallel as f64;
@@ -552,7 +555,7 @@ impl ParTransformerConfig {
         let cache = 2.0 * self.n_layers as f64 * rows * slots * self.d_model as f64;
         let scores = rows * self.n_heads as f64 * step * slots;
         let logits = rows * step * self.vocab_size as f64;
-        4.0 * (cache + scores + logits)
+        2.0 * 4.0 * (cache + scores + logits)
     }
 }
 

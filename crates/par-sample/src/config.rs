@@ -63,7 +63,14 @@ pub enum SampleConfigError {
         /// Its value.
         value: f32,
     },
+    /// A guidance scale above [`MAX_CFG_SCALE`]: the guided logits `u + s·(c − u)` overflow f32
+    /// for scales near its range, and no scale this large means anything.
+    #[error("sampling setting `cfg_scale` must be at most {MAX_CFG_SCALE}, got {0}")]
+    CfgTooLarge(f32),
 }
+
+/// The largest classifier-free guidance scale accepted (the papers use 1–10).
+pub const MAX_CFG_SCALE: f32 = 1e4;
 
 impl SampleConfigError {
     /// The [`SampleConfig`] field at fault.
@@ -71,6 +78,7 @@ impl SampleConfigError {
         match self {
             SampleConfigError::TopP(_) => "top_p",
             SampleConfigError::NotFinite { field, .. } => field,
+            SampleConfigError::CfgTooLarge(_) => "cfg_scale",
         }
     }
 }
@@ -89,6 +97,9 @@ impl SampleConfig {
         }
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
             return Err(SampleConfigError::TopP(self.top_p));
+        }
+        if self.cfg_scale > MAX_CFG_SCALE {
+            return Err(SampleConfigError::CfgTooLarge(self.cfg_scale));
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ mod generate;
 mod logits;
 mod step_model;
 
-pub use config::{SampleConfig, SampleConfigError};
+pub use config::{MAX_CFG_SCALE, SampleConfig, SampleConfigError};
 pub use generate::{SampleError, generate, generate_streams};
 pub use logits::{NonFiniteLogit, Sampler, filter_top_k_top_p, guide_into, guided_logits};
 pub use step_model::StepModel;

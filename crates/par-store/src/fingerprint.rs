@@ -106,6 +106,12 @@ impl InputFingerprints {
         Ok(Self(map))
     }
 
+    /// Whether anything was recorded (a job started by a version before fingerprints records
+    /// nothing: its inputs can only be compared by path).
+    pub fn is_recorded(&self) -> bool {
+        !self.0.is_empty()
+    }
+
     /// Checks that `now` has the inputs of `self` (the job's record) with the same content, in
     /// role order; `job` is the job's folder, for the message.
     ///

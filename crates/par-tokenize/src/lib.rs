@@ -20,7 +20,7 @@ use par_data::compact::{self, CompactHeader, CompactReader};
 use par_data::llamagen::LlamaGenDirs;
 use par_data::{
     Augmentation, ClipSet, DataError, IdxImages, ImageFolder, PixelImage, VideoClip, augment,
-    load_image,
+    decode_image,
 };
 use par_store::{FileFingerprint, InputFingerprints};
 use par_tokenizer::VqTokenizer;
@@ -62,12 +62,25 @@ impl Source {
         }
     }
 
-    /// Image `i` with `channels` channels and its label.
-    fn load(&self, i: usize, channels: usize) -> Result<(PixelImage, u32), DataError> {
+    /// Image `i` with `channels` channels and its label, and the fingerprint of its file (an
+    /// image of a folder, under its path relative to the folder: read once, so what is hashed
+    /// is what is decoded).
+    fn load(
+        &self,
+        i: usize,
+        channels: usize,
+    ) -> (Result<(PixelImage, u32), DataError>, Option<FileFingerprint>) {
         match self {
             Source::Folder(f) => {
                 let (path, label) = &f.samples[i];
-                Ok((load_image(path, channels)?, *label))
+                let bytes = match std::fs::read(path) {
+                    Ok(b) => b,
+                    Err(source) => {
+                        return (Err(DataError::Io { path: path.clone(), source }), None);
+                    }
+                };
+                let print = FileFingerprint::of_bytes(&relative(&f.root, path), &bytes);
+                (decode_image(path, bytes, channels).map(|im| (im, *label)), Some(print))
             }
             Source::Idx { images, .. } => {
                 let im = images.image(i);
@@ -80,7 +93,7 @@ impl Source {
                 } else {
                     im
                 };
-                Ok((im, images.labels[i] as u32))
+                (Ok((im, images.labels[i] as u32)), None)
             }
         }
     }
@@ -287,27 +300,44 @@ trait JobSettings: Serialize + serde::de::DeserializeOwned + Clone + PartialEq {
     fn inputs(&self) -> &InputFingerprints;
     /// These settings with the source's file-list fingerprint.
     fn with_listing(&self, listing: String) -> Self;
+    /// The source's file-list fingerprint.
+    fn listing(&self) -> &str;
+    /// These settings with the paths (the source's, the tokenizer's and those inside the input
+    /// fingerprints) of `other`: what is compared when the inputs were already compared by
+    /// content.
+    fn with_paths_of(&self, other: &Self) -> Self;
 }
 
-impl JobSettings for TokenizeSettings {
-    fn inputs(&self) -> &InputFingerprints {
-        &self.inputs
-    }
+/// `JobSettings` for settings structs with `inputs`, `source_listing`, `source` and `tokenizer`
+/// fields (images and clips alike).
+macro_rules! job_settings {
+    ($($settings:ty),*) => {$(
+        impl JobSettings for $settings {
+            fn inputs(&self) -> &InputFingerprints {
+                &self.inputs
+            }
 
-    fn with_listing(&self, listing: String) -> Self {
-        Self { source_listing: listing, ..self.clone() }
-    }
+            fn with_listing(&self, listing: String) -> Self {
+                Self { source_listing: listing, ..self.clone() }
+            }
+
+            fn listing(&self) -> &str {
+                &self.source_listing
+            }
+
+            fn with_paths_of(&self, other: &Self) -> Self {
+                Self {
+                    source: other.source.clone(),
+                    tokenizer: other.tokenizer.clone(),
+                    inputs: other.inputs.clone(),
+                    ..self.clone()
+                }
+            }
+        }
+    )*};
 }
 
-impl JobSettings for ClipTokenizeSettings {
-    fn inputs(&self) -> &InputFingerprints {
-        &self.inputs
-    }
-
-    fn with_listing(&self, listing: String) -> Self {
-        Self { source_listing: listing, ..self.clone() }
-    }
-}
+job_settings!(TokenizeSettings, ClipTokenizeSettings);
 
 /// Where the clips come from.
 #[derive(Debug)]
@@ -337,11 +367,16 @@ trait Job: Sync {
     fn classes(&self) -> Vec<String>;
     /// The sample's file (or description), for warnings and the report.
     fn path_of(&self, i: usize) -> String;
-    /// The sample's own file, if it has one (images of a folder, videos): fingerprinted with
-    /// its chunk, so a resumed job refuses a changed file.
+    /// The sample's own file, if it has one (images of a folder, videos).
     fn file_of(&self, i: usize) -> Option<&Path>;
-    /// Sample `i`'s views (flat tensors) and label.
-    fn load(&self, i: usize) -> Result<(Vec<Vec<f32>>, u32), DataError>;
+    /// The folder the samples' files are in (`None` for sources without files): the job records
+    /// and lists them relative to it, so the same set given under another spelling of the
+    /// folder is the same input.
+    fn root(&self) -> Option<&Path>;
+    /// Sample `i`'s views (flat tensors) and label, and the fingerprint of its file (when it has
+    /// one and could be read; fingerprinted with its chunk, so a resumed job refuses a file
+    /// changed since).
+    fn load(&self, i: usize) -> Loaded;
     /// Codes of `views`, `batch` views per forward.
     fn encode(
         &self,
@@ -361,10 +396,17 @@ trait Job: Sync {
     fn skips(&self, e: &DataError) -> bool;
     /// The source, in words (errors name it).
     fn source(&self) -> String;
+    /// The setting (flag) that names the source: `images` or `videos`.
+    fn input_field(&self) -> &'static str;
 }
 
-/// A sample's index and its views and label, or why it could not be read.
-type Loaded = (usize, Result<(Vec<Vec<f32>>, u32), DataError>);
+/// A sample's views and label, or why it could not be read; and its file's fingerprint.
+type Loaded = (Result<(Vec<Vec<f32>>, u32), DataError>, Option<FileFingerprint>);
+
+/// `path` relative to `root` (as the job records it).
+fn relative(root: &Path, path: &Path) -> PathBuf {
+    path.strip_prefix(root).unwrap_or(path).to_path_buf()
+}
 
 fn chunk_file(out: &Path, i: usize) -> PathBuf {
     out.join(WORK_DIR).join(format!("chunk-{i:06}.parc"))
@@ -418,10 +460,20 @@ impl Job for ImageJob<'_> {
         }
     }
 
-    fn load(&self, i: usize) -> Result<(Vec<Vec<f32>>, u32), DataError> {
-        let (im, label) = self.source.load(i, self.model.config().image_channels)?;
-        let views = augment(&im, self.settings.image_size, self.settings.augmentation);
-        Ok((views.iter().map(PixelImage::to_chw_signed).collect(), label))
+    fn root(&self) -> Option<&Path> {
+        match self.source {
+            Source::Folder(f) => Some(&f.root),
+            Source::Idx { .. } => None,
+        }
+    }
+
+    fn load(&self, i: usize) -> Loaded {
+        let (loaded, print) = self.source.load(i, self.model.config().image_channels);
+        let views = loaded.map(|(im, label)| {
+            let views = augment(&im, self.settings.image_size, self.settings.augmentation);
+            (views.iter().map(PixelImage::to_chw_signed).collect(), label)
+        });
+        (views, print)
     }
 
     fn encode(
@@ -469,6 +521,13 @@ impl Job for ImageJob<'_> {
 
     fn source(&self) -> String {
         self.settings.source.clone()
+    }
+
+    fn input_field(&self) -> &'static str {
+        match self.source {
+            Source::Folder(_) => "images",
+            Source::Idx { .. } => "idx",
+        }
     }
 
     fn meta(&self, settings: &TokenizeSettings) -> serde_json::Value {
@@ -520,12 +579,26 @@ impl Job for ClipJob<'_> {
         }
     }
 
-    fn load(&self, i: usize) -> Result<(Vec<Vec<f32>>, u32), DataError> {
-        let clip = match self.source {
-            ClipSource::Videos(set) => set.decode(i, 0)?.clip,
-            ClipSource::Memory { clips, .. } => clips[i].clone(),
+    fn root(&self) -> Option<&Path> {
+        match self.source {
+            ClipSource::Videos(set) => Some(&set.folder().root),
+            ClipSource::Memory { .. } => None,
+        }
+    }
+
+    /// The video is fingerprinted by a read of its own (ffmpeg reads it separately).
+    fn load(&self, i: usize) -> Loaded {
+        let (clip, print) = match self.source {
+            ClipSource::Videos(set) => {
+                let path = &set.folder().samples[i].0;
+                let print = FileFingerprint::of(path)
+                    .ok()
+                    .map(|f| FileFingerprint { path: relative(&set.folder().root, path), ..f });
+                (set.decode(i, 0).map(|d| d.clip), print)
+            }
+            ClipSource::Memory { clips, .. } => (Ok(clips[i].clone()), None),
         };
-        Ok((vec![clip.to_cthw_signed()], clip.class as u32))
+        (clip.map(|c| (vec![c.to_cthw_signed()], c.class as u32)), print)
     }
 
     fn encode(
@@ -576,6 +649,10 @@ impl Job for ClipJob<'_> {
 
     fn source(&self) -> String {
         self.settings.source.clone()
+    }
+
+    fn input_field(&self) -> &'static str {
+        "videos"
     }
 
     fn meta(&self, settings: &ClipTokenizeSettings) -> serde_json::Value {
@@ -736,18 +813,16 @@ fn run_job<J: Job>(
     result
 }
 
-/// XXH3-64 of the source's file list (each file's path and size, in order), hex; empty for a
-/// source without files.
+/// XXH3-64 of the source's file list (each file's path relative to the source folder and its
+/// size, in order), hex; empty for a source without files.
 fn listing<J: Job>(job: &J) -> Result<String, TrainError> {
-    if job.len() == 0 || job.file_of(0).is_none() {
-        return Ok(String::new());
-    }
+    let Some(root) = job.root() else { return Ok(String::new()) };
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     for i in 0..job.len() {
-        let path = job.file_of(i).expect("a source with files has one for every sample");
+        let path = job.file_of(i).expect("a source with a folder has a file for every sample");
         // A missing file is the job's to skip or refuse; it lists with size 0.
         let size = std::fs::metadata(path).map_or(0, |m| m.len());
-        h.update(path.as_os_str().as_encoded_bytes());
+        h.update(relative(root, path).as_os_str().as_encoded_bytes());
         h.update(&[0]);
         h.update(&size.to_le_bytes());
     }
@@ -761,25 +836,17 @@ fn has_chunks(out: &Path) -> bool {
     })
 }
 
-/// The fingerprints of the files of samples `range` (those that have a file and can be read),
-/// read in parallel.
-fn chunk_inputs<J: Job>(job: &J, range: std::ops::Range<usize>) -> Vec<FileFingerprint> {
-    range
-        .into_par_iter()
-        .filter_map(|i| job.file_of(i).and_then(|p| FileFingerprint::of(p).ok()))
-        .collect()
-}
-
-/// Checks a finished chunk's files against the fingerprints it was made with.
-fn verify_chunk(recorded: &[FileFingerprint], out: &Path) -> Result<(), TrainError> {
-    let changed = recorded
-        .par_iter()
-        .find_any(|f| FileFingerprint::of(&f.path).map_or(true, |now| !now.same_content(f)));
+/// Checks a finished chunk's files (paths relative to `root`) against the fingerprints it was
+/// made with, reading them in parallel.
+fn verify_chunk(recorded: &[FileFingerprint], root: &Path, out: &Path) -> Result<(), TrainError> {
+    let changed = recorded.par_iter().find_any(|f| {
+        FileFingerprint::of(&root.join(&f.path)).map_or(true, |now| !now.same_content(f))
+    });
     match changed {
         None => Ok(()),
         Some(f) => Err(TrainError::Config(format!(
             "{} changed since it was tokenized into {} (it is gone, or its content differs from the {} bytes read then); give the original files, or delete {} to start afresh",
-            f.path.display(),
+            root.join(&f.path).display(),
             out.display(),
             f.bytes,
             out.join(WORK_DIR).display()
@@ -787,9 +854,59 @@ fn verify_chunk(recorded: &[FileFingerprint], out: &Path) -> Result<(), TrainErr
     }
 }
 
-/// The refusal of a job whose inputs differ from the job in `out`.
-fn other_inputs(e: par_store::InputChanged) -> TrainError {
-    TrainError::Config(e.to_string())
+/// Compares a job's settings with those of the job already in `out` (`finished`: its report's;
+/// else the unfinished job's manifest): the inputs by content first (naming the one that
+/// changed), then every setting but the paths they were given under (a folder or tokenizer
+/// spelled otherwise, or moved, is the same input). An unfinished job is not compared on its
+/// file list: its finished chunks' files are checked one by one, and a file fixed in place in
+/// an unfinished chunk (a `--strict` stop) is simply read.
+fn same_job<S: JobSettings>(
+    previous: &S,
+    now: &S,
+    out: &Path,
+    finished: bool,
+    monitor: &dyn Monitor,
+) -> Result<(), TrainError> {
+    if previous.inputs().is_recorded() {
+        previous
+            .inputs()
+            .check_unchanged(now.inputs(), out)
+            .map_err(|e| TrainError::Config(e.to_string()))?;
+    } else {
+        monitor.warn(&format!(
+            "the job in {} was started by an earlier version that recorded no input fingerprints; its inputs are compared by path only",
+            out.display()
+        ));
+    }
+    let mut comparable = now.with_paths_of(previous);
+    if !finished {
+        comparable = comparable.with_listing(previous.listing().to_string());
+    }
+    if !previous.inputs().is_recorded() {
+        comparable = now.clone();
+    }
+    par_train::checkpoint::same_settings(out, "", previous, &comparable).map_err(|e| match e {
+        TrainError::ResumeMismatch { field, checkpoint, now, .. } => {
+            let what = if field == "source_listing" {
+                "another file list (files added, removed or resized since)".to_string()
+            } else {
+                format!("{field} = {checkpoint} (this job: {now})")
+            };
+            TrainError::Config(if finished {
+                format!(
+                    "{} already holds a finished job made with {what}; choose another output folder",
+                    out.display()
+                )
+            } else {
+                format!(
+                    "{} holds an unfinished job made with {what}; run it again with its settings to finish it, or delete {} to start afresh",
+                    out.display(),
+                    out.join(WORK_DIR).display()
+                )
+            })
+        }
+        other => other,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -815,33 +932,14 @@ fn run_job_in<J: Job>(
     if report_path.is_file() {
         // A finished job: the same one again is nothing to do; another is refused.
         let done: TokenizeReport<J::Settings> = read_json(&report_path)?;
-        done.settings.inputs().check_unchanged(settings.inputs(), out).map_err(other_inputs)?;
-        par_train::checkpoint::same_settings(out, "", &done.settings, settings).map_err(|e| {
-            match e {
-                TrainError::ResumeMismatch { field, checkpoint, now, .. } => {
-                    TrainError::Config(format!(
-                        "{} already holds a finished job made with {field} = {checkpoint} (this job: {now}); choose another output folder",
-                        out.display()
-                    ))
-                }
-                other => other,
-            }
-        })?;
+        same_job(&done.settings, settings, out, true, monitor)?;
         return Ok(Tokenized::AlreadyFinished(done));
     }
     let work = out.join(WORK_DIR);
     let manifest = work.join("manifest.json");
     if manifest.is_file() && has_chunks(out) {
         let previous: J::Settings = read_json(&manifest)?;
-        previous.inputs().check_unchanged(settings.inputs(), out).map_err(other_inputs)?;
-        par_train::checkpoint::same_settings(&work, "", &previous, settings).map_err(|e| match e {
-            TrainError::ResumeMismatch { field, checkpoint, now, .. } => TrainError::Config(format!(
-                "{} holds an unfinished job made with {field} = {checkpoint} (this job: {now}); run it again with its settings to finish it, or delete {} to start afresh",
-                out.display(),
-                work.display()
-            )),
-            other => other,
-        })?;
+        same_job(&previous, settings, out, false, monitor)?;
     } else {
         std::fs::create_dir_all(&work).map_err(|e| TrainError::io(&work, e))?;
         write_json(&manifest, settings)?;
@@ -879,7 +977,9 @@ fn run_job_in<J: Job>(
             let meta = &r.header().meta;
             let recorded: Vec<FileFingerprint> =
                 serde_json::from_value(meta["inputs"].clone()).unwrap_or_default();
-            verify_chunk(&recorded, out)?;
+            if let Some(root) = job.root() {
+                verify_chunk(&recorded, root, out)?;
+            }
             recorded.iter().for_each(|f| source_digest.update(f.xxh3.as_bytes()));
             written += r.header().num_images;
             skipped.extend(
@@ -891,12 +991,14 @@ fn run_job_in<J: Job>(
         if monitor.should_stop(range.start) {
             return Err(TrainError::Interrupted { step: c });
         }
-        let loaded: Vec<Loaded> = range.clone().into_par_iter().map(|i| (i, job.load(i))).collect();
-        let inputs = chunk_inputs(job, range.clone());
+        let loaded: Vec<(usize, Loaded)> =
+            range.clone().into_par_iter().map(|i| (i, job.load(i))).collect();
         let mut kept_views = Vec::new();
         let mut labels = Vec::new();
         let mut new_skips = Vec::new();
-        for (i, r) in loaded {
+        let mut inputs = Vec::new();
+        for (i, (r, print)) in loaded {
+            inputs.extend(print);
             match r {
                 Ok((v, l)) => {
                     kept_views.extend(v);
@@ -939,11 +1041,12 @@ fn run_job_in<J: Job>(
         // command), instead of an empty store that a corrected rerun would have to clear.
         // (No LlamaGen file was written: they are written per image read.)
         let _ = std::fs::remove_dir_all(&work);
-        let first = skipped.first().map_or(String::new(), |s| format!(" (first: {})", s.reason));
-        return Err(TrainError::Config(format!(
-            "{}: none of the {n} inputs could be read{first}; nothing was written",
-            job.source()
-        )));
+        return Err(TrainError::NoUsableInput {
+            field: job.input_field(),
+            input: job.source(),
+            count: n,
+            first: skipped.first().map_or(String::new(), |s| s.reason.clone()),
+        });
     }
     if compact_out {
         // Streamed chunk by chunk: labels first (small), then each chunk's codes.
@@ -975,7 +1078,11 @@ fn run_job_in<J: Job>(
         codebook_size,
         classes,
         skipped,
-        source_xxh3: format!("{:032x}", source_digest.digest128()),
+        source_xxh3: if job.root().is_some() {
+            format!("{:032x}", source_digest.digest128())
+        } else {
+            String::new()
+        },
         seconds,
         images_per_second: if seconds > 0.0 { encoded_here as f64 / seconds } else { 0.0 },
     };

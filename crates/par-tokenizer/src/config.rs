@@ -225,39 +225,47 @@ impl VqTokenizerConfig {
         1 << (self.channel_mult.len().saturating_sub(1))
     }
 
-    /// An estimate of the f32 memory that a training step on `images` images of `side × side`
+    /// Positions of the lowest level, where the single-head self-attention blocks run (their
+    /// scores are `positions²` per image).
+    fn attention_positions(&self, side: usize) -> f64 {
+        (side as f64 / self.downsample_factor() as f64).powi(2)
+    }
+
+    /// Channels × positions of every level's feature maps for one image, summed, and the largest.
+    fn level_sizes(&self, side: usize) -> (f64, f64) {
+        let sizes = self.channel_mult.iter().enumerate().map(|(level, m)| {
+            let s = side as f64 / f64::from(1u32 << level.min(31));
+            (m * self.base_channels) as f64 * s * s
+        });
+        sizes.fold((0.0, self.image_channels as f64 * (side as f64).powi(2)), |(sum, max), x| {
+            (sum + x, max.max(x))
+        })
+    }
+
+    /// An upper estimate of the f32 memory a training step on `images` images of `side × side`
     /// pixels keeps for the backward pass: every level's residual blocks (six activations each,
-    /// two per convolution and norm) in the encoder and the decoder. In `f64`, as
-    /// [`VqTokenizerConfig::activation_bytes`].
+    /// two per convolution and norm) in the encoder and the decoder, and the scores and
+    /// probabilities of every attention block (`2·num_res_blocks + 3` of them, at the lowest
+    /// level), times 4 for the gradients and Burn's autodiff intermediates (calibrated on flex:
+    /// the measured peak stays below it, docs/training.md). In `f64`, so that absurd sizes give
+    /// a huge number instead of wrapping; used to refuse a batch the machine cannot hold.
     pub fn training_bytes(&self, images: usize, side: usize) -> f64 {
-        let per_image: f64 = self
-            .channel_mult
-            .iter()
-            .enumerate()
-            .map(|(level, m)| {
-                let s = side as f64 / f64::from(1u32 << level.min(31));
-                (m * self.base_channels) as f64 * s * s
-            })
-            .sum();
-        let tensors = 2.0 * (6.0 * self.num_res_blocks as f64 + 4.0);
-        4.0 * images as f64 * per_image * tensors
+        let (sum, _) = self.level_sizes(side);
+        let convs = sum * 2.0 * (6.0 * self.num_res_blocks as f64 + 4.0);
+        let t = self.attention_positions(side);
+        let attention = (2.0 * self.num_res_blocks as f64 + 3.0) * 2.0 * t * t;
+        4.0 * 4.0 * images as f64 * (convs + attention)
     }
 
     /// An upper estimate of the f32 memory that encoding or decoding `images` images of
     /// `side × side` pixels at once needs: four live activations (a residual block's input,
-    /// output and normalised copies) of the largest level, `channels_l · (side / 2^l)²` per
+    /// output and normalised copies) of the largest level, plus an attention block's scores,
+    /// probabilities and their transposed copy at the lowest level (`3 · positions²`), per
     /// image. In `f64`, so that absurd sizes give a huge number instead of wrapping; used to
     /// refuse an image size or batch the machine cannot hold before anything is allocated.
     pub fn activation_bytes(&self, images: usize, side: usize) -> f64 {
-        let largest = self
-            .channel_mult
-            .iter()
-            .enumerate()
-            .map(|(level, m)| {
-                let s = side as f64 / f64::from(1u32 << level.min(31));
-                (m * self.base_channels) as f64 * s * s
-            })
-            .fold(self.image_channels as f64 * (side as f64).powi(2), f64::max);
-        4.0 * 4.0 * images as f64 * largest
+        let (_, largest) = self.level_sizes(side);
+        let t = self.attention_positions(side);
+        4.0 * images as f64 * (4.0 * largest + 3.0 * t * t)
     }
 }

@@ -107,11 +107,26 @@ pub enum TrainError {
     /// Stopped on request (Ctrl-C) with its progress saved (a training checkpoint, or the
     /// finished chunks of `par tokenize`).
     #[error(
-        "interrupted at step/chunk {step}; progress saved: run the same command again (a training run: resuming it)"
+        "interrupted at step, chunk or batch {step}; the progress so far is saved: run the same command again (a training run or a demo: with --resume)"
     )]
     Interrupted {
         /// Steps done.
         step: usize,
+    },
+    /// A job found not one usable input (every image or video unreadable): it fails as a whole
+    /// and writes nothing.
+    #[error(
+        "{input}: none of the {count} inputs could be read (first: {first}); nothing was written"
+    )]
+    NoUsableInput {
+        /// The setting that names the source (`images`, `idx`, `videos`).
+        field: &'static str,
+        /// The source, in words.
+        input: String,
+        /// Inputs tried.
+        count: usize,
+        /// Why the first one could not be read.
+        first: String,
     },
     /// Stopped on request (Ctrl-C) by a short job that keeps no checkpoint (e.g. the
     /// classifier's training): nothing was saved.
@@ -137,6 +152,7 @@ impl TrainError {
                 Some(field)
             }
             TrainError::ResumeMismatch { field, .. } => Some(field),
+            TrainError::NoUsableInput { field, .. } => Some(field),
             // The binaries name the flag that resumes (`--resume`) where they have one.
             TrainError::Exists { .. } | TrainError::NothingToResume { .. } => Some("resume"),
             _ => None,
@@ -149,6 +165,7 @@ impl TrainError {
         matches!(
             self,
             TrainError::Config(_)
+                | TrainError::NoUsableInput { .. }
                 | TrainError::Setting { .. }
                 | TrainError::Exists { .. }
                 | TrainError::NothingToResume { .. }

@@ -90,23 +90,6 @@ struct Args {
     device: DeviceArgs,
 }
 
-/// Checks `--per-class` for a job that samples `per_class` images of each of 10 classes and holds
-/// them in memory (`bytes_each`): at most [`par_app::limits::MAX_IMAGES`] in all, and in memory.
-fn check_per_class(per_class: usize, bytes_each: f64) -> anyhow::Result<()> {
-    par_app::limits::check_at_most(
-        "per-class",
-        per_class,
-        par_app::limits::MAX_IMAGES / 10,
-        "10 classes, and at most 10,000,000 images per job",
-    )?;
-    par_app::limits::check_memory(
-        "--per-class",
-        &format!("{} samples held for scoring", 10 * per_class),
-        10.0 * per_class as f64 * bytes_each,
-    )?;
-    Ok(())
-}
-
 /// The demo settings the ablation reuses (a subset of the demo's `config.json`).
 #[derive(Debug, Clone, Deserialize)]
 struct DemoSettings {
@@ -169,15 +152,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    // A run that fails before any stage got anywhere leaves nothing it created (a record of an
-    // earlier run is left alone).
-    let (out, created) = (args.out.clone(), !args.out.exists());
-    let fresh = !out.join("config.json").exists();
-    let result = run(args);
-    if result.is_err() && fresh {
-        par_app::discard_unstarted(&out, "config.json", created);
-    }
-    par_app::finish(result)
+    experiments::finish_job(&args.out.clone(), || run(args))
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
@@ -240,7 +215,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         par_train: par_train.clone(),
         per_class: {
             let per_class = args.per_class.unwrap_or(if smoke { 2 } else { demo.per_class });
-            check_per_class(per_class, 32.0 * 32.0 * 8.0)?;
+            experiments::check_per_class(per_class, 32.0 * 32.0 * 8.0)?;
             per_class
         },
         cfg_scale: demo.cfg_scale,
@@ -297,9 +272,20 @@ fn run(args: Args) -> anyhow::Result<()> {
         ),
         (true, true) => {
             let previous: AblationConfig = read_json(&config_path).input()?;
-            previous.inputs.check_unchanged(&config.inputs, out).input()?;
+            // The demo's files by content (its folder spelled otherwise, or moved, is the same
+            // input).
+            let comparable = if previous.inputs.is_recorded() {
+                previous.inputs.check_unchanged(&config.inputs, out).input()?;
+                AblationConfig { from: previous.from.clone(), ..config.clone() }
+            } else {
+                eprintln!(
+                    "warning: {} was started by an earlier version that recorded no input fingerprints; its inputs are compared by path only",
+                    out.display()
+                );
+                AblationConfig { inputs: previous.inputs.clone(), ..config.clone() }
+            };
             let flags = par_app::long_flags::<Args>();
-            par_train::checkpoint::same_settings(out, "", &previous, &config)
+            par_train::checkpoint::same_settings(out, "", &previous, &comparable)
                 .map_err(|e| par_app::name_flag(e.into(), &flags))?;
             if out.join("ablation.json").is_file() {
                 // Finished with these settings and inputs: nothing is re-sampled or rewritten.

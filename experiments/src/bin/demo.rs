@@ -170,15 +170,7 @@ fn stage(name: &str) {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    // A run that fails before any stage got anywhere leaves nothing it created (a record of an
-    // earlier run is left alone).
-    let (out, created) = (args.out.clone(), !args.out.exists());
-    let fresh = !out.join("config.json").exists();
-    let result = run(args);
-    if result.is_err() && fresh {
-        par_app::discard_unstarted(&out, "config.json", created);
-    }
-    par_app::finish(result)
+    experiments::finish_job(&args.out.clone(), || run(args))
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
@@ -236,23 +228,6 @@ impl Plan {
     }
 }
 
-/// Checks `--per-class` for a job that samples `per_class` images of each of 10 classes and holds
-/// them in memory (`bytes_each`): at most [`par_app::limits::MAX_IMAGES`] in all, and in memory.
-fn check_per_class(per_class: usize, bytes_each: f64) -> anyhow::Result<()> {
-    par_app::limits::check_at_most(
-        "per-class",
-        per_class,
-        par_app::limits::MAX_IMAGES / 10,
-        "10 classes, and at most 10,000,000 images per job",
-    )?;
-    par_app::limits::check_memory(
-        "--per-class",
-        &format!("{} samples held for scoring", 10 * per_class),
-        10.0 * per_class as f64 * bytes_each,
-    )?;
-    Ok(())
-}
-
 /// Reads the images' headers and derives every setting from the flags (nothing is written).
 fn plan(args: &Args) -> anyhow::Result<Plan> {
     for (flag, value) in [
@@ -274,9 +249,11 @@ fn plan(args: &Args) -> anyhow::Result<Plan> {
 
     // ---- configuration
     let train_idx = IdxImages::open(&data, IdxSplit::Train)
-        .with_context(|| format!("reading the training images in {}", data.display()))
+        .with_context(|| format!("--data {}: reading the training images", data.display()))
         .input()?;
-    let test_idx = IdxImages::open(&data, IdxSplit::Test).input()?;
+    let test_idx = IdxImages::open(&data, IdxSplit::Test)
+        .with_context(|| format!("--data {}: reading the test images", data.display()))
+        .input()?;
     // 8,000 training images, 500 steps of 16 per epoch: PAR training gets about 12 of the 20
     // minutes on 2 cores (12 epochs on the 8×8 grid, 3 on the 16×16 grid).
     let train_images =
@@ -352,7 +329,7 @@ fn plan(args: &Args) -> anyhow::Result<Plan> {
         per_class: {
             let per_class = args.per_class.unwrap_or(if smoke { 4 } else { 32 });
             // Tiles of 32² f32 pixels, their codes and classifier features.
-            check_per_class(per_class, 32.0 * 32.0 * 8.0)?;
+            experiments::check_per_class(per_class, 32.0 * 32.0 * 8.0)?;
             per_class
         },
         cfg_scale: args.cfg_scale,
@@ -424,11 +401,17 @@ fn claim_output(args: &Args, plan: &Plan) -> anyhow::Result<bool> {
     // Resume: `--resume` continues an interrupted demo with the same settings, and on a
     // finished one only prints its result (nothing is re-sampled or rewritten); without it, a
     // folder holding a demo is refused.
+    // The classifier is an input when it exists, and an output (trained and saved) when not.
+    let classifier = classifier_path(args.classifier.as_deref());
+    let existing = classifier.is_file().then_some(classifier.as_path());
     let output = OutputDir::check(
         out,
         "--out",
-        &[("--data", Some(plan.data.as_path())), ("--classifier", args.classifier.as_deref())],
+        &[("--data", Some(plan.data.as_path())), ("--classifier", existing)],
     )?;
+    if existing.is_none() {
+        par_app::OutputFile::check(&classifier, "--classifier", &[("--data", Some(&plan.data))])?;
+    }
     let config_path = out.join("config.json");
     let report_path = out.join("report.json");
     match (config_path.is_file(), args.resume) {
@@ -447,13 +430,26 @@ fn claim_output(args: &Args, plan: &Plan) -> anyhow::Result<bool> {
         ),
         (true, true) => {
             let previous: DemoConfig = read_report(&config_path).input()?;
-            // A classifier the demo trained itself (none at the start) is not an input.
-            let mut now = config.inputs.clone();
-            if !previous.inputs.0.contains_key("--classifier") {
-                now.0.remove("--classifier");
-            }
-            previous.inputs.check_unchanged(&now, out).input()?;
-            let config = DemoConfig { inputs: previous.inputs.clone(), ..config.clone() };
+            // The inputs by content (the data folder spelled otherwise, or moved, is the same
+            // input); a classifier the demo trained itself (none at the start) is not an input.
+            let config = if previous.inputs.is_recorded() {
+                let mut now = config.inputs.clone();
+                if !previous.inputs.0.contains_key("--classifier") {
+                    now.0.remove("--classifier");
+                }
+                previous.inputs.check_unchanged(&now, out).input()?;
+                DemoConfig {
+                    inputs: previous.inputs.clone(),
+                    data: previous.data.clone(),
+                    ..config.clone()
+                }
+            } else {
+                eprintln!(
+                    "warning: {} was started by an earlier version that recorded no input fingerprints; its inputs are compared by path only",
+                    out.display()
+                );
+                DemoConfig { inputs: previous.inputs.clone(), ..config.clone() }
+            };
             par_train::checkpoint::same_settings(out, "", &previous, &config)
                 .map_err(|e| named(e.into()))?;
             if report_path.is_file() {

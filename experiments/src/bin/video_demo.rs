@@ -86,23 +86,6 @@ struct Args {
     device: DeviceArgs,
 }
 
-/// Checks `--per-class` for a job that samples `per_class` images of each of 10 classes and holds
-/// them in memory (`bytes_each`): at most [`par_app::limits::MAX_IMAGES`] in all, and in memory.
-fn check_per_class(per_class: usize, bytes_each: f64) -> anyhow::Result<()> {
-    par_app::limits::check_at_most(
-        "per-class",
-        per_class,
-        par_app::limits::MAX_IMAGES / 10,
-        "10 classes, and at most 10,000,000 images per job",
-    )?;
-    par_app::limits::check_memory(
-        "--per-class",
-        &format!("{} samples held for scoring", 10 * per_class),
-        10.0 * per_class as f64 * bytes_each,
-    )?;
-    Ok(())
-}
-
 /// Everything the run was made with (`config.json`): a resumed run must match it.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 struct VideoDemoConfig {
@@ -142,8 +125,15 @@ fn claim(args: &Args, config: &VideoDemoConfig) -> anyhow::Result<bool> {
             let previous: VideoDemoConfig = serde_json::from_slice(&bytes)
                 .with_context(|| format!("{}: not a video demo's config", path.display()))
                 .input()?;
+            // The files by content (the data folder or footage spelled otherwise, or moved, are
+            // the same inputs).
             previous.inputs.check_unchanged(&config.inputs, &args.out).input()?;
-            par_train::checkpoint::same_settings(&args.out, "", &previous, config)
+            let comparable = VideoDemoConfig {
+                data: previous.data.clone(),
+                footage: previous.footage.clone(),
+                ..config.clone()
+            };
+            par_train::checkpoint::same_settings(&args.out, "", &previous, &comparable)
                 .map_err(|e| par_app::name_flag(e.into(), &par_app::long_flags::<Args>()))?;
             if args.out.join("report.json").is_file() {
                 eprintln!(
@@ -191,15 +181,7 @@ struct Report {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    // A run that fails before any stage got anywhere leaves nothing it created (a record of an
-    // earlier run is left alone).
-    let (out, created) = (args.out.clone(), !args.out.exists());
-    let fresh = !out.join("config.json").exists();
-    let result = run(args);
-    if result.is_err() && fresh {
-        par_app::discard_unstarted(&out, "config.json", created);
-    }
-    par_app::finish(result)
+    experiments::finish_job(&args.out.clone(), || run(args))
 }
 
 fn video_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
@@ -292,19 +274,19 @@ fn run(args: Args) -> anyhow::Result<()> {
         par_app::check_positive(flag, v)?;
     }
     // Sampled clips of 17 frames of 64² RGB, held for the GIFs and the scores.
-    check_per_class(args.per_class, 17.0 * 64.0 * 64.0 * 3.0 * 2.0)?;
+    experiments::check_per_class(args.per_class, 17.0 * 64.0 * 64.0 * 3.0 * 2.0)?;
     // The training clips sit in memory (17 frames of 64² RGB, and the tokenizer's f32 copy).
     par_app::limits::check_memory(
         "--clips",
         &format!("{} training clips", args.clips),
         args.clips as f64 * 17.0 * 64.0 * 64.0 * 3.0 * 5.0,
     )?;
-    let inputs: Vec<(&str, Option<&Path>)> = std::iter::once(("--data", args.data.as_deref()))
+    let data = args.data.clone().unwrap_or_else(|| repo().join("data/fashion-mnist"));
+    let inputs: Vec<(&str, Option<&Path>)> = std::iter::once(("--data", Some(data.as_path())))
         .chain(args.footage.iter().map(|p| ("--footage", Some(p.as_path()))))
         .collect();
     let out_dir = OutputDir::check(&args.out, "--out", &inputs)?;
     let device = args.device.device()?;
-    let data = args.data.clone().unwrap_or_else(|| repo().join("data/fashion-mnist"));
     let footage = video_files(&args.footage)?;
     let idx_files = [IdxSplit::Train, IdxSplit::Test]
         .into_iter()
@@ -322,14 +304,20 @@ fn run(args: Args) -> anyhow::Result<()> {
         per_class: args.per_class,
         seed: args.seed,
         device: args.device.clone(),
-        inputs: par_store::InputFingerprints::of(
-            idx_files
+        inputs: {
+            let roles: Vec<String> = ["images", "labels", "test images", "test labels"]
                 .iter()
-                .map(|p| p.as_path())
-                .chain(footage.iter().map(|p| p.as_path()))
-                .map(|p| (p.to_str().unwrap_or("input"), Some(p))),
-        )
-        .input()?,
+                .map(|r| format!("--data {r}"))
+                .chain((0..footage.len()).map(|i| format!("--footage video {i}")))
+                .collect();
+            par_store::InputFingerprints::of(
+                roles
+                    .iter()
+                    .map(String::as_str)
+                    .zip(idx_files.iter().chain(&footage).map(|p| Some(p.as_path()))),
+            )
+            .input()?
+        },
     };
     if claim(&args, &config)? {
         out_dir.keep();

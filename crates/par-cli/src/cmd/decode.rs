@@ -109,6 +109,28 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<()> {
     let device = args.device.device()?;
     let model = args.tokenizer.load(&device)?;
     let config = model.config().clone();
+    // What the code grids imply: the decoder's activations for a batch, and every image (u8) in
+    // memory for the grid picture.
+    let f = config.downsample_factor();
+    let side = h.max(w).saturating_mul(f);
+    if side > par_data::MAX_IMAGE_SIZE {
+        invalid!(
+            "{}: code grids of {h}×{w} decode to {side} px, above the supported {} px",
+            args.codes.display(),
+            par_data::MAX_IMAGE_SIZE
+        );
+    }
+    par_app::limits::check_device_memory(
+        args.device.backend()?,
+        "--codes/--batch-size",
+        &format!("decoding {} grid(s) of {h}×{w} codes at once", args.batch_size.min(batch)),
+        config.activation_bytes(args.batch_size.min(batch), side),
+    )?;
+    par_app::limits::check_memory(
+        "--codes",
+        &format!("{batch} decoded image(s) of {side}×{side} px and their grid"),
+        2.0 * batch as f64 * (config.image_channels * side * side) as f64,
+    )?;
     if let Some(c) = codes.values.iter().find(|&&c| c < 0 || c as usize >= config.codebook_size) {
         invalid!(
             "{}: code id {c} outside the codebook 0..{}",

@@ -145,6 +145,11 @@ pub fn run(args: &EntropyArgs) -> anyhow::Result<()> {
         tokenizer_preset: args.tokenizer_preset,
         tokenizer_config: args.tokenizer_config.clone(),
     };
+    par_app::check_inputs_exist(&[
+        ("--codes", Some(codes.as_path())),
+        ("--tokenizer", Some(tokenizer.tokenizer.as_path())),
+        ("--tokenizer-config", args.tokenizer_config.as_deref()),
+    ])?;
     let maps = args.target.is_none();
     if maps && args.estimator == Estimator::Mlp {
         invalid!(
@@ -191,6 +196,12 @@ pub fn run(args: &EntropyArgs) -> anyhow::Result<()> {
     }
     let images = args.limit.unwrap_or(info.num_images).min(info.num_images);
     let (tokens, views) = (h * w, info.views);
+    if let Some(t) = args.target.filter(|&t| t >= tokens) {
+        invalid!("--target {t} is outside the {h}×{w} code grid (raster positions 0..{tokens})");
+    }
+    if let Some(g) = args.given.iter().find(|&&g| g >= tokens) {
+        invalid!("--given {g} is outside the {h}×{w} code grid (raster positions 0..{tokens})");
+    }
     let used_views = if args.views == Views::All { views } else { 1 };
     // The sample vectors (f32) and the moments of all positions ((tokens · d)² f64, twice).
     let width = (tokens * d) as f64;

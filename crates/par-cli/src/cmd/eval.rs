@@ -34,6 +34,11 @@ pub struct EvalArgs {
 
 /// Runs `par eval`.
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
+    par_app::check_inputs_exist(&[
+        ("--images", Some(args.images.as_path())),
+        ("--reference", args.reference.as_deref()),
+        ("--classifier", args.classifier.as_deref()),
+    ])?;
     let device = args.device.device()?;
     let (images, labelled) = par_eval::images::load(&args.images).input()?;
     let reference = match &args.reference {

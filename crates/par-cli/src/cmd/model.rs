@@ -128,6 +128,16 @@ impl ModelArgs {
         };
         config.parallel = trained;
         config.validate()?;
-        ParTransformer::from_state_dict(&config, &state, device).input()
+        let loaded = ParTransformer::from_state_dict(&config, &state, device);
+        // A shape that does not fit names the setting the model was built from.
+        let given_by = match (&self.preset, &self.model_config) {
+            (Some(preset), _) => Some(format!("--preset {}", preset.name())),
+            (None, Some(path)) => Some(format!("--model-config {}", path.display())),
+            (None, None) => None,
+        };
+        match given_by {
+            Some(flag) => loaded.with_context(|| flag).input(),
+            None => loaded.input(),
+        }
     }
 }

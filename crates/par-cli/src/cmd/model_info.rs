@@ -42,7 +42,13 @@ pub fn run(args: &ModelInfoArgs) -> anyhow::Result<()> {
         args.preset.config(args.grid, args.parallel).with_frames(args.frames)
     }
     .with_position_embedding(args.position_embedding);
-    config.validate()?;
+    config.validate().map_err(|e| {
+        let e = par_app::name_flag(e.into(), &par_app::long_flags::<ModelInfoArgs>());
+        e.context(format!(
+            "--grid {} --parallel {} --frames {}",
+            args.grid, args.parallel, args.frames
+        ))
+    })?;
     let parameters = config.num_parameters();
     match args.format {
         Format::Json => {

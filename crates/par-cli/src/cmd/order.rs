@@ -46,7 +46,12 @@ struct OrderReport<'a> {
 
 /// Runs `par order`.
 pub fn run(args: &OrderArgs) -> anyhow::Result<()> {
-    let grid = RegionGrid::video(args.frames, args.grid, args.parallel)?;
+    let grid = RegionGrid::video(args.frames, args.grid, args.parallel).map_err(|e| {
+        anyhow::Error::from(e).context(format!(
+            "--grid {} --parallel {} --frames {}",
+            args.grid, args.parallel, args.frames
+        ))
+    })?;
     let schedule = ParSchedule::new(grid);
     let text = match args.format {
         Format::Json => {

@@ -153,6 +153,11 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<()> {
         Some(px) if px % factor != 0 => {
             invalid!("--image-size {px} is not a multiple of the tokenizer's factor {factor}")
         }
+        Some(px) if px / factor > par_model::MAX_GRID_SIZE => invalid!(
+            "--image-size {px} is a grid of {} codes with the tokenizer's factor {factor}, above the supported {}",
+            px / factor,
+            par_model::MAX_GRID_SIZE
+        ),
         Some(px) if args.model.grid.is_some_and(|g| g != px / factor) => invalid!(
             "--image-size {px} is a grid of {} codes with the tokenizer's factor {factor}, but --grid is {}; give one of them",
             px / factor,
@@ -331,16 +336,33 @@ impl Job<'_> {
                 .with_context(|| format!("{}: not a sample job", manifest.display()))
                 .input()?;
             if self.has_images() {
-                let inputs_apart =
-                    Settings { inputs: self.settings.inputs.clone(), ..previous.clone() };
-                if inputs_apart != self.settings {
-                    par_app::invalid!(
-                        "{} holds a sampling job with other settings ({}); run it with the same flags to finish it, or choose another --out",
-                        self.dir.display(),
+                // The inputs by content: a file given under another spelling, or moved, is the
+                // same input; one retrained in place is not.
+                let comparable = if previous.inputs.is_recorded() {
+                    previous.inputs.check_unchanged(&self.settings.inputs, &self.dir).input()?;
+                    Settings {
+                        checkpoint: self.settings.checkpoint.clone(),
+                        tokenizer: self.settings.tokenizer.clone(),
+                        inputs: self.settings.inputs.clone(),
+                        ..previous.clone()
+                    }
+                } else {
+                    eprintln!(
+                        "warning: {} was started by an earlier version that recorded no input fingerprints; its inputs are compared by path only",
                         manifest.display()
                     );
-                }
-                previous.inputs.check_unchanged(&self.settings.inputs, &self.dir).input()?;
+                    Settings { inputs: self.settings.inputs.clone(), ..previous.clone() }
+                };
+                par_train::checkpoint::same_settings(&self.dir, "", &comparable, &self.settings)
+                    .map_err(|e| match e {
+                        par_train::TrainError::ResumeMismatch { field, checkpoint, now, .. } => {
+                            par_app::InvalidInput(format!(
+                                "{} holds a sampling job made with {field} = {checkpoint} (this job: {now}); run it with the same flags to finish it, or choose another --out",
+                                self.dir.display()
+                            ))
+                        }
+                        other => par_app::InvalidInput(other.to_string()),
+                    })?;
                 if self.finished() {
                     return Ok(Claim::Finished);
                 }

@@ -155,6 +155,17 @@ pub fn run(args: &TokenizeArgs) -> anyhow::Result<()> {
         &format!("a chunk of {chunk} images × {views} views of {size}×{size} px"),
         (chunk * views) as f64 * (channels * size * size) as f64 * 4.0,
     )?;
+    // The store on disk: its chunks and the final file exist together before the chunks go.
+    let grid = size / factor;
+    let code_bytes = if model.config().codebook_size <= 1 << 16 { 2.0 } else { 4.0 };
+    let store = n as f64 * views as f64 * (grid * grid) as f64 * code_bytes;
+    let copies = if matches!(args.format, OutputFormat::Compact) { 2.0 } else { 6.0 };
+    par_app::limits::check_disk(
+        "--out",
+        &format!("the code store of {n} images × {views} views of {grid}×{grid} codes"),
+        copies * store,
+        &args.out,
+    )?;
     let batch = args.batch_size.min(chunk);
     par_app::limits::check_device_memory(
         args.device.backend()?,

@@ -124,6 +124,12 @@ fn divergence_hint(cfg: &VqTrainConfig, tokenizer: &VqTokenizerConfig, step: usi
 
 /// Runs `par tokenizer train`.
 pub fn run(args: &TokenizerTrainArgs) -> anyhow::Result<()> {
+    par_app::check_inputs_exist(&[
+        ("--idx", args.idx.as_deref()),
+        ("--images", args.images.as_deref()),
+        ("--config", args.config.as_deref()),
+        ("--train-config", args.train_config.as_deref()),
+    ])?;
     let flags = par_app::long_flags::<TokenizerTrainArgs>();
     let named = |e: anyhow::Error| par_app::name_flag(e, &flags);
     let mut tokenizer: VqTokenizerConfig = match &args.config {

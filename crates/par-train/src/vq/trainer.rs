@@ -386,8 +386,10 @@ fn train_tokenizer_in(
         return Err(TrainError::Setting {
             field: "disc_layers",
             reason: format!(
-                "is {}: too many stride-2 stages for {} px images (each halves the side; a side ≥ 4 must remain)",
-                cfg.disc_layers, train.size
+                "is {}: too many stride-2 stages for {} px images (each halves the side; a side ≥ 4 must remain), and the discriminator is on (disc_start = {})",
+                cfg.disc_layers,
+                train.size,
+                cfg.disc_start.unwrap_or(0)
             ),
         });
     }
