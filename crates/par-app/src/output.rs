@@ -209,8 +209,9 @@ impl OutputFile {
         }
         check_inputs_exist(inputs)?;
         check_file_apart(path, flag, inputs)?;
-        // `resolved`: also a folder reached through a missing folder and `..`.
-        if path.is_dir() || resolved(path).is_dir() {
+        // `resolved`: also a folder reached through a missing folder and `..` (and, for an
+        // existing path, the path itself).
+        if resolved(path).is_dir() {
             return Err(InvalidInput(format!(
                 "{flag} {}: is a directory; give a file name",
                 path.display()
